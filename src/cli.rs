@@ -1,0 +1,269 @@
+//! The command line, `sleep NUMBER[SUFFIX]...`, to what the process must do.
+//!
+//! Like GNU `sleep` (getopt): options are read first wherever they stand, up
+//! to the first `--`; `--help`/`--version` (or any unambiguous prefix, such as
+//! `--h`) win over everything, and any other argument of two or more bytes
+//! that starts with `-` is an error. Then every operand is checked, each bad
+//! one reported, and only if all are valid is their sum slept.
+
+use crate::duration;
+
+/// What the process does once the command line is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Exit now with this status (help, version, or an error already reported).
+    Exit(u8),
+    /// Sleep this many nanoseconds ([`duration::FOREVER`] never ends), then exit 0.
+    Sleep(u64),
+}
+
+/// Where text goes: standard output and standard error.
+pub trait Console {
+    /// Writes to standard output; `false` if it could not all be written.
+    fn out(&mut self, bytes: &[u8]) -> bool;
+    /// Writes to standard error. There is nowhere to report a failure.
+    fn err(&mut self, bytes: &[u8]);
+}
+
+pub const HELP: &[u8] = b"Usage: sleep NUMBER[SUFFIX]...
+Pause for the sum of the NUMBERs, in seconds by default.
+NUMBER: decimal or 0x hex, with fraction and exponent, or inf[inity].
+SUFFIX: s seconds, m minutes, h hours, d days.
+";
+
+pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+
+const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
+
+/// Reads the arguments (without `argv[0]`) and decides; writes help,
+/// version or diagnostics to `console` on the way.
+pub fn plan<'a, Args>(args: Args, console: &mut impl Console) -> Action
+where
+    Args: Iterator<Item = &'a [u8]> + Clone,
+{
+    for arg in args.clone() {
+        match arg {
+            [b'-', b'-'] => break,
+            [b'-', b'-', name @ ..] if is_prefix(name, b"help") => return print(console, HELP),
+            [b'-', b'-', name @ ..] if is_prefix(name, b"version") => return print(console, VERSION),
+            [b'-', _, ..] => {
+                report(console, b"sleep: unrecognized option '", arg);
+                console.err(TRY_HELP);
+                return Action::Exit(1);
+            }
+            _ => {}
+        }
+    }
+
+    let mut total = 0u64;
+    let mut has_operand = false;
+    let mut all_valid = true;
+    let mut options_ended = false;
+    for arg in args {
+        if matches!(arg, [b'-', b'-']) && !options_ended {
+            options_ended = true;
+            continue;
+        }
+        has_operand = true;
+        match duration::nanoseconds(arg) {
+            Some(nanos) => total = total.saturating_add(nanos),
+            None => {
+                all_valid = false;
+                report(console, b"sleep: invalid time interval '", arg);
+            }
+        }
+    }
+    if !has_operand {
+        all_valid = false;
+        console.err(b"sleep: missing operand\n");
+    }
+    if !all_valid {
+        console.err(TRY_HELP);
+        return Action::Exit(1);
+    }
+    Action::Sleep(total)
+}
+
+/// Help and version go to standard output; failing to write them (a closed
+/// pipe, a full disk) is an error, as in GNU.
+fn print(console: &mut impl Console, text: &[u8]) -> Action {
+    if console.out(text) {
+        Action::Exit(0)
+    } else {
+        console.err(b"sleep: write error\n");
+        Action::Exit(1)
+    }
+}
+
+/// Writes `prefix`, then `arg` escaped, then `'` and a newline.
+///
+/// Printable ASCII is written as is, except `\`; control bytes become C
+/// escapes (`\t`, `\n`, ...), and everything else, including every byte of
+/// non-ASCII text, `\xHH`. So no terminal control sequence ever passes through.
+fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
+    console.err(prefix);
+    let mut printable_from = 0;
+    for (index, &byte) in arg.iter().enumerate() {
+        if (b' '..=b'~').contains(&byte) && byte != b'\\' {
+            continue;
+        }
+        console.err(arg.get(printable_from..index).unwrap_or_default());
+        printable_from = index + 1;
+        let mut escape = [b'\\', b'x', hex_digit(byte >> 4), hex_digit(byte & 15)];
+        let mut length = 4;
+        if let Some(&letter) = b"abtnvfr".get(byte.wrapping_sub(7) as usize) {
+            escape[1] = letter;
+            length = 2;
+        } else if byte == b'\\' {
+            escape[1] = b'\\';
+            length = 2;
+        }
+        console.err(escape.get(..length).unwrap_or_default());
+    }
+    console.err(arg.get(printable_from..).unwrap_or_default());
+    console.err(b"'\n");
+}
+
+/// Whether `short` is the start of `long` (`--h` abbreviates `--help`).
+/// A loop rather than `starts_with`, which would link a 200-byte `memcmp`.
+fn is_prefix(short: &[u8], long: &[u8]) -> bool {
+    let mut long = long.iter();
+    short.iter().all(|byte| long.next() == Some(byte))
+}
+
+fn hex_digit(nibble: u8) -> u8 {
+    if nibble < 10 { b'0' + nibble } else { b'a' - 10 + nibble }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Captured {
+        out: Vec<u8>,
+        err: Vec<u8>,
+        out_fails: bool,
+    }
+
+    impl Console for Captured {
+        fn out(&mut self, bytes: &[u8]) -> bool {
+            self.out.extend_from_slice(bytes);
+            !self.out_fails
+        }
+        fn err(&mut self, bytes: &[u8]) {
+            self.err.extend_from_slice(bytes);
+        }
+    }
+
+    fn run(args: &[&[u8]]) -> (Action, String, String) {
+        let mut console = Captured::default();
+        let action = plan(args.iter().copied(), &mut console);
+        (
+            action,
+            String::from_utf8(console.out).unwrap(),
+            String::from_utf8(console.err).unwrap(),
+        )
+    }
+
+    const TRY: &str = "Try 'sleep --help' for more information.\n";
+
+    mod operands {
+        use super::*;
+
+        #[test]
+        fn operands_are_summed() {
+            assert_eq!(run(&[b"1", b"2m", b".5"]).0, Action::Sleep(121_500_000_000));
+        }
+
+        #[test]
+        fn sums_saturate() {
+            assert_eq!(run(&[b"inf", b"1"]).0, Action::Sleep(duration::FOREVER));
+            assert_eq!(run(&[b"10000000000", b"10000000000"]).0, Action::Sleep(duration::FOREVER));
+        }
+
+        #[test]
+        fn missing_operand() {
+            assert_eq!(run(&[]), (Action::Exit(1), String::new(), format!("sleep: missing operand\n{TRY}")));
+            assert_eq!(run(&[b"--"]).0, Action::Exit(1));
+        }
+
+        #[test]
+        fn every_bad_operand_is_reported_and_nothing_slept() {
+            let (action, out, err) = run(&[b"x", b"1", b"2y"]);
+            assert_eq!(action, Action::Exit(1));
+            assert_eq!(out, "");
+            assert_eq!(
+                err,
+                format!("sleep: invalid time interval 'x'\nsleep: invalid time interval '2y'\n{TRY}")
+            );
+        }
+    }
+
+    mod options {
+        use super::*;
+
+        #[test]
+        fn help_and_version_anywhere_before_double_dash() {
+            assert_eq!(run(&[b"--help"]), (Action::Exit(0), String::from_utf8(HELP.to_vec()).unwrap(), String::new()));
+            assert_eq!(run(&[b"x", b"--version"]).1, format!("sleep {}\n", env!("CARGO_PKG_VERSION")));
+            assert_eq!(run(&[b"1", b"--h"]).0, Action::Exit(0));
+            assert_eq!(run(&[b"--vers"]).1.starts_with("sleep "), true);
+        }
+
+        #[test]
+        fn double_dash_ends_options() {
+            let (action, _, err) = run(&[b"--", b"--help"]);
+            assert_eq!(action, Action::Exit(1));
+            assert_eq!(err, format!("sleep: invalid time interval '--help'\n{TRY}"));
+            assert_eq!(run(&[b"--", b"-0"]).0, Action::Sleep(0));
+            assert_eq!(run(&[b"--", b"1", b"--"]).0, Action::Exit(1));
+        }
+
+        #[test]
+        fn other_dash_arguments_are_option_errors() {
+            for arg in [&b"-1"[..], b"-x", b"--helpx", b"--foo", b"---", b"-0"] {
+                let (action, out, err) = run(&[b"1", arg]);
+                assert_eq!(action, Action::Exit(1));
+                assert_eq!(out, "");
+                let shown = String::from_utf8(arg.to_vec()).unwrap();
+                assert_eq!(err, format!("sleep: unrecognized option '{shown}'\n{TRY}"));
+            }
+        }
+
+        #[test]
+        fn lone_dash_is_an_operand() {
+            assert_eq!(run(&[b"-"]).2, format!("sleep: invalid time interval '-'\n{TRY}"));
+        }
+
+        #[test]
+        fn failed_help_write_is_an_error() {
+            let mut console = Captured { out_fails: true, ..Default::default() };
+            assert_eq!(plan([&b"--help"[..]].into_iter(), &mut console), Action::Exit(1));
+            assert_eq!(console.err, b"sleep: write error\n");
+        }
+    }
+
+    mod escaping {
+        use super::*;
+
+        #[test]
+        fn control_and_non_ascii_bytes_are_escaped() {
+            let (_, _, err) = run(&[b"a\tb\x1b[31m\xff\\\x7f'"]);
+            assert_eq!(err, format!("sleep: invalid time interval 'a\\tb\\x1b[31m\\xff\\\\\\x7f''\n{TRY}"));
+        }
+
+        #[test]
+        fn c_escapes() {
+            let (_, _, err) = run(&[b"\x07\x08\t\n\x0b\x0c\r\x00\x06\x0e"]);
+            let first_line = err.lines().next().unwrap();
+            assert_eq!(first_line, "sleep: invalid time interval '\\a\\b\\t\\n\\v\\f\\r\\x00\\x06\\x0e'");
+        }
+
+        #[test]
+        fn utf8_is_escaped_bytewise() {
+            let (_, _, err) = run(&["é".as_bytes()]);
+            assert!(err.starts_with("sleep: invalid time interval '\\xc3\\xa9'\n"));
+        }
+    }
+}

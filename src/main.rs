@@ -1,0 +1,76 @@
+//! The `sleep` executable: the unsafe edge around the portable library.
+//!
+//! `_start` (per arch, in `arch/`) passes the initial stack pointer to
+//! [`entry`], which reads `argc`/`argv` from it, lets [`sleep::cli::plan`]
+//! decide, and carries the decision out with raw syscalls (`sys`).
+//! No libc, no allocator, no writable data: everything lives on the stack.
+#![no_std]
+#![no_main]
+
+#[cfg_attr(target_arch = "x86_64", path = "arch/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "arch/aarch64.rs")]
+mod arch;
+mod sys;
+
+use sleep::cli::{self, Action};
+
+/// The arguments after `argv[0]`, as byte strings without their NUL.
+#[derive(Clone)]
+struct Args {
+    next: *const *const u8,
+    end: *const *const u8,
+}
+
+impl Iterator for Args {
+    type Item = &'static [u8];
+
+    fn next(&mut self) -> Option<&'static [u8]> {
+        if self.next >= self.end {
+            return None;
+        }
+        // SAFETY: `next` is inside argv[1..argc]; each entry is a valid
+        // NUL-terminated string that lives (unmodified) as long as the process.
+        unsafe {
+            let start = *self.next;
+            self.next = self.next.add(1);
+            let mut length = 0;
+            // Volatile, so LLVM does not turn the loop into a call to a
+            // 300-byte vectorised `strlen`.
+            while start.add(length).read_volatile() != 0 {
+                length += 1;
+            }
+            Some(core::slice::from_raw_parts(start, length))
+        }
+    }
+}
+
+/// Called by `_start` with the initial stack pointer.
+///
+/// # Safety
+/// `stack` must be the process's initial stack as the kernel laid it out:
+/// `argc`, then `argc` pointers to NUL-terminated strings, then a null.
+unsafe extern "C" fn entry(stack: *const usize) -> ! {
+    // SAFETY: per the contract, `stack[0]` is argc and `stack[1..=argc]` argv.
+    // With argc 0 or 1 (kernels before 5.18 allow an empty argv), `end` is at
+    // or before the first argument, so nothing past argv is read.
+    let args = unsafe {
+        let argc = *stack;
+        let argv = stack.add(1) as *const *const u8;
+        Args { next: argv.wrapping_add(1), end: argv.add(argc) }
+    };
+    match cli::plan(args, &mut sys::Stdio) {
+        Action::Exit(status) => sys::exit(status),
+        Action::Sleep(nanos) => {
+            sys::sleep_until(sys::monotonic_now().after(nanos));
+            sys::exit(0)
+        }
+    }
+}
+
+/// There are no panic paths in the release binary: this handler refers to a
+/// symbol that does not exist, so if one ever appears the link fails.
+/// (With LTO an unused handler, and its reference, are dropped.)
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
