@@ -72,5 +72,9 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
 /// (With LTO an unused handler, and its reference, are dropped.)
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+    unsafe extern "C" {
+        fn __the_release_binary_must_not_contain_a_panic_path() -> !;
+    }
+    // SAFETY: never executed; the symbol only exists to fail the link.
+    unsafe { __the_release_binary_must_not_contain_a_panic_path() }
 }
