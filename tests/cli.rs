@@ -1,0 +1,295 @@
+//! Black-box behaviour of the release binary, for every arch: exit codes,
+//! output, how long it sleeps, and how it dies.
+//!
+//! Timing is checked by lower bounds (it never sleeps less than asked) plus
+//! generous upper bounds (it does not sleep much longer), since CI machines
+//! and qemu are noisy; speed figures belong in `scripts/bench`, not here.
+
+use std::{
+    os::unix::process::ExitStatusExt,
+    process::{Child, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use assert_cmd::assert::OutputAssertExt;
+use predicates::prelude::*;
+use sleep_tests::{Binary, per_arch, timed};
+
+const TRY: &str = "Try 'sleep --help' for more information.\n";
+
+/// How long a process may take beyond its sleep here, qemu included.
+const SLACK: Duration = Duration::from_secs(3);
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// Asserts the binary exits 0 with no output after at least `at_least`.
+fn assert_sleeps(bin: &Binary, args: &[&str], at_least: Duration) {
+    let (elapsed, _) = timed(|| bin.cmd(args).assert().success().stdout("").stderr(""));
+    assert!(elapsed >= at_least, "{args:?} on {}: slept {elapsed:?} < {at_least:?}", bin.arch);
+    assert!(elapsed < at_least + SLACK, "{args:?} on {}: slept {elapsed:?}, far past {at_least:?}", bin.arch);
+}
+
+/// Asserts the binary fails with status 1, nothing on stdout, exactly
+/// `stderr`, and without sleeping (it is given long valid operands too).
+fn assert_rejects(bin: &Binary, args: &[&str], stderr: &str) {
+    let (elapsed, _) = timed(|| bin.cmd(args).assert().code(1).stdout("").stderr(stderr.to_string()));
+    assert!(elapsed < secs(8.0), "{args:?} on {}: took {elapsed:?}, so it slept", bin.arch);
+}
+
+fn invalid(operand: &str) -> String {
+    format!("sleep: invalid time interval '{operand}'\n")
+}
+
+/// Starts the binary, checks it is still running after `alive_for`.
+fn spawn_running(bin: &Binary, args: &[&str], alive_for: Duration) -> Child {
+    let mut child = bin.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    sleep(alive_for);
+    assert!(child.try_wait().unwrap().is_none(), "{args:?} on {} ended early", bin.arch);
+    child
+}
+
+fn send(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("did not end within {limit:?}");
+        }
+        sleep(Duration::from_millis(10));
+    }
+}
+
+// ---- sleeping -------------------------------------------------------------
+
+fn when_one_operand_then_it_sleeps_that_long(bin: &Binary) {
+    assert_sleeps(bin, &["0.3"], secs(0.3));
+}
+
+fn when_several_operands_then_it_sleeps_their_sum(bin: &Binary) {
+    assert_sleeps(bin, &["0.1", ".1s", "0.002m", "+0.1"], secs(0.42));
+}
+
+fn when_units_hex_and_exponents_then_exact_values(bin: &Binary) {
+    assert_sleeps(bin, &["0x1p-2", "25e-2", " 0X.4P0", "0.00000694444445d"], secs(1.35));
+}
+
+fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
+    for operand in ["0", "0s", "-0"] {
+        let args: &[&str] = if operand == "-0" { &["--", operand] } else { &[operand] };
+        assert_sleeps(bin, args, Duration::ZERO);
+    }
+    assert_sleeps(bin, &["1e-400"], Duration::ZERO);
+    assert_sleeps(bin, &["0x1p-99999"], Duration::ZERO);
+}
+
+fn when_stopped_and_continued_then_the_deadline_does_not_move(bin: &Binary) {
+    let start = Instant::now();
+    let mut child = spawn_running(bin, &["1"], secs(0.2));
+    send(&child, libc::SIGSTOP);
+    sleep(secs(1.8));
+    send(&child, libc::SIGCONT);
+    let status = wait_with_deadline(&mut child, secs(10.0));
+    let elapsed = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    // A relative sleep restarted after the stop would end near 2.8 s; the
+    // absolute deadline (1 s) has passed, so it ends as soon as it runs.
+    assert!(elapsed < secs(2.6), "on {}: ended after {elapsed:?}", bin.arch);
+}
+
+// ---- forever ---------------------------------------------------------------
+
+fn when_infinity_or_huge_then_it_runs_until_killed(bin: &Binary) {
+    for operand in ["infinity", "INF", "1e400", "213503982336d", "99999999999999999999h"] {
+        let mut child = spawn_running(bin, &[operand], secs(1.2));
+        send(&child, libc::SIGTERM);
+        let status = wait_with_deadline(&mut child, secs(10.0));
+        assert_eq!(status.signal(), Some(libc::SIGTERM), "{operand} on {}", bin.arch);
+    }
+}
+
+fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
+    let child = spawn_running(bin, &["infinity"], secs(1.0));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let (state, utime, stime) = (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
+    send(&child, libc::SIGKILL);
+    let mut child = child;
+    child.wait().unwrap();
+    assert_eq!(state, "S", "on {}: not blocked in the kernel", bin.arch);
+    // qemu needs a few ticks to start; a spinning process would use ~100.
+    assert!(utime + stime < 50, "on {}: {utime}+{stime} ticks of CPU in 1 s", bin.arch);
+}
+
+// ---- signals ---------------------------------------------------------------
+
+fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL, libc::SIGUSR1] {
+        let mut child = spawn_running(bin, &["30"], secs(0.5));
+        send(&child, signal);
+        let status = wait_with_deadline(&mut child, secs(10.0));
+        assert_eq!(status.signal(), Some(signal), "on {}: {status:?}", bin.arch);
+    }
+}
+
+// ---- help and version ------------------------------------------------------
+
+fn when_help_then_usage_on_stdout(bin: &Binary) {
+    let help = std::str::from_utf8(sleep::cli::HELP).unwrap();
+    for option in ["--help", "--h", "--he"] {
+        bin.cmd([option]).assert().success().stdout(help).stderr("");
+    }
+    // Options win wherever they stand, as with getopt.
+    bin.cmd(["x", "--help", "1"]).assert().success().stdout(help);
+    assert!(help.contains("inf") && help.contains("SUFFIX") && help.contains(" d ") || help.contains("d days"));
+}
+
+fn when_version_then_version_on_stdout(bin: &Binary) {
+    let expected = std::str::from_utf8(sleep::cli::VERSION).unwrap();
+    assert!(expected.starts_with("sleep ") && expected.ends_with('\n'));
+    bin.cmd(["--version"]).assert().success().stdout(expected).stderr("");
+    bin.cmd(["--v"]).assert().success().stdout(expected);
+}
+
+fn when_help_cannot_be_written_then_it_fails(bin: &Binary) {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let mut command = bin.command(["--help"]);
+    command.stdout(full);
+    command.assert().code(1).stderr("sleep: write error\n");
+}
+
+// ---- errors ----------------------------------------------------------------
+
+fn when_no_operand_then_missing_operand(bin: &Binary) {
+    assert_rejects(bin, &[], &format!("sleep: missing operand\n{TRY}"));
+    assert_rejects(bin, &["--"], &format!("sleep: missing operand\n{TRY}"));
+}
+
+fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Binary) {
+    let bad = ["", " ", ".", "1e", "0x", "0x1p", "1s ", "1 s", "1D", "1ms", "42day", "nan", "-", "1,5", "infinit", "--"];
+    for operand in bad {
+        // "--" is only an operand after the first "--".
+        let args: Vec<&str> = if operand == "--" { vec!["--", "--"] } else { vec![operand] };
+        assert_rejects(bin, &args, &format!("{}{TRY}", invalid(operand)));
+    }
+    assert_rejects(bin, &["5", "x", "5", "1y", "--", "-1"], &format!("{}{}{}{TRY}", invalid("x"), invalid("1y"), invalid("-1")));
+}
+
+fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
+    for option in ["-1", "-0", "-x", "--foo", "--helpme", "---", "-inf"] {
+        assert_rejects(bin, &["5", option], &format!("sleep: unrecognized option '{option}'\n{TRY}"));
+    }
+}
+
+fn when_an_operand_has_control_bytes_then_they_are_escaped(bin: &Binary) {
+    use std::os::unix::ffi::OsStrExt;
+    let operand = std::ffi::OsStr::from_bytes(b"1\t\x1b[2J\xff\\\x7f\n");
+    bin.cmd([operand])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!("{}{TRY}", invalid("1\\t\\x1b[2J\\xff\\\\\\x7f\\n")));
+}
+
+// ---- limits ----------------------------------------------------------------
+
+/// The kernel's `MAX_ARG_STRLEN`: one argument, NUL included.
+const MAX_OPERAND: usize = 128 * 1024 - 1;
+
+fn when_an_operand_is_128_kib_then_it_is_read_exactly(bin: &Binary) {
+    // 0.000...0001 s with 128 KiB of zeros: 1 ns, rounded up, exit 0.
+    let tiny = format!("0.{}1", "0".repeat(MAX_OPERAND - 3));
+    assert_eq!(tiny.len(), MAX_OPERAND);
+    assert_sleeps(bin, &[&tiny], Duration::ZERO);
+    // 128 KiB of leading zeros before 0.3.
+    let padded = format!("{}0.3", "0".repeat(MAX_OPERAND - 3));
+    assert_sleeps(bin, &[&padded], secs(0.3));
+    // An invalid one is echoed whole.
+    let bad = format!("{}x", "1".repeat(MAX_OPERAND - 1));
+    bin.cmd([&bad]).assert().code(1).stdout("").stderr(format!("{}{TRY}", invalid(&bad)));
+}
+
+fn when_100000_operands_then_all_are_summed(bin: &Binary) {
+    let operands = vec!["0.00001"; 100_000];
+    assert_sleeps(bin, &operands, secs(1.0));
+    let mut with_one_bad = operands.clone();
+    with_one_bad[77_777] = "0.00001x";
+    assert_rejects(bin, &with_one_bad, &format!("{}{TRY}", invalid("0.00001x")));
+}
+
+fn when_run_with_only_argv0_then_missing_operand(bin: &Binary) {
+    // Through Command, argc is 1: argv[0] only.
+    bin.cmd(Vec::<&str>::new()).assert().code(1).stderr(format!("sleep: missing operand\n{TRY}"));
+}
+
+fn when_output_is_checked_then_stdout_stays_empty_on_success(bin: &Binary) {
+    bin.cmd(["0"]).assert().success().stdout(predicate::str::is_empty()).stderr(predicate::str::is_empty());
+}
+
+per_arch!(
+    when_one_operand_then_it_sleeps_that_long,
+    when_several_operands_then_it_sleeps_their_sum,
+    when_units_hex_and_exponents_then_exact_values,
+    when_zero_or_tiny_then_it_exits_at_once,
+    when_stopped_and_continued_then_the_deadline_does_not_move,
+    when_infinity_or_huge_then_it_runs_until_killed,
+    when_forever_then_it_uses_no_cpu,
+    when_signalled_then_it_dies_by_that_signal,
+    when_help_then_usage_on_stdout,
+    when_version_then_version_on_stdout,
+    when_help_cannot_be_written_then_it_fails,
+    when_no_operand_then_missing_operand,
+    when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept,
+    when_an_option_is_unknown_then_it_is_an_error,
+    when_an_operand_has_control_bytes_then_they_are_escaped,
+    when_an_operand_is_128_kib_then_it_is_read_exactly,
+    when_100000_operands_then_all_are_summed,
+    when_run_with_only_argv0_then_missing_operand,
+    when_output_is_checked_then_stdout_stays_empty_on_success,
+);
+
+/// argc 0 (an `execve` with an empty argv) can only be made natively: qemu
+/// always passes the guest its program name. Since Linux 5.18 the kernel
+/// turns it into argc 1 with an empty argv[0]; either way nothing past argv
+/// is read and the answer is "missing operand".
+#[test]
+fn when_argc_is_zero_then_missing_operand_native() {
+    let bin = Binary::for_arch(sleep_tests::host_arch());
+    let path = std::ffi::CString::new(bin.path.as_os_str().as_encoded_bytes()).unwrap();
+    let mut pipe = [0; 2];
+    // SAFETY: plain libc calls on valid pointers; the argv and envp arrays
+    // are null-terminated; the child's stderr is the pipe's write end.
+    let status = unsafe {
+        assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, pipe[1], 2);
+        let argv: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+        let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+        let mut pid = 0;
+        let spawned = libc::posix_spawn(&mut pid, path.as_ptr(), &actions, std::ptr::null(), argv.as_ptr(), envp.as_ptr());
+        assert_eq!(spawned, 0);
+        libc::close(pipe[1]);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        status
+    };
+    let mut stderr = String::new();
+    use std::{io::Read, os::fd::FromRawFd};
+    // SAFETY: pipe[0] is our open read end, owned from here on.
+    unsafe { std::fs::File::from_raw_fd(pipe[0]) }.read_to_string(&mut stderr).unwrap();
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    assert_eq!(libc::WEXITSTATUS(status), 1);
+    assert_eq!(stderr, format!("sleep: missing operand\n{TRY}"));
+}

@@ -1,0 +1,80 @@
+//! The release binaries' size budget and ELF layout, for every arch.
+
+use goblin::elf::{Elf, header, program_header as ph};
+use sleep_tests::{ARCHES, Binary, per_arch, repo};
+
+/// How far under its budget a binary may fall before the budget must be lowered.
+const BUDGET_SLACK: u64 = 32;
+
+fn budget(arch: &str) -> u64 {
+    let text = std::fs::read_to_string(repo().join("size-budget.txt")).unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .find_map(|line| {
+            let (name, bytes) = line.split_once(' ')?;
+            (name == arch).then(|| bytes.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("size-budget.txt has no budget for {arch}"))
+}
+
+fn expected_machine(arch: &str) -> u16 {
+    match arch {
+        "amd64" => header::EM_X86_64,
+        "arm64" => header::EM_AARCH64,
+        "arm-v7" => header::EM_ARM,
+        "riscv64" => header::EM_RISCV,
+        "386" => header::EM_386,
+        other => panic!("unknown arch {other}"),
+    }
+}
+
+fn within_its_size_budget(bin: &Binary) {
+    let size = std::fs::metadata(&bin.path).unwrap().len();
+    let budget = budget(bin.arch);
+    assert!(size <= budget, "{}: {size} bytes, over its budget of {budget}", bin.arch);
+    assert!(
+        size + BUDGET_SLACK >= budget,
+        "{}: {size} bytes, well under its budget of {budget}: lower the budget in size-budget.txt",
+        bin.arch
+    );
+    assert!(size < 10 * 1024, "{}: {size} bytes, over the user's 10 KiB limit", bin.arch);
+}
+
+fn is_a_static_executable_with_one_rx_segment(bin: &Binary) {
+    let bytes = std::fs::read(&bin.path).unwrap();
+    let elf = Elf::parse(&bytes).unwrap();
+    assert_eq!(elf.header.e_type, header::ET_EXEC, "{}: not a fixed-address executable", bin.arch);
+    assert_eq!(elf.header.e_machine, expected_machine(bin.arch));
+    assert!(elf.interpreter.is_none(), "{}: has an interpreter", bin.arch);
+    assert!(elf.dynamic.is_none(), "{}: has a dynamic section", bin.arch);
+    let types: Vec<u32> = elf.program_headers.iter().map(|h| h.p_type).collect();
+    assert_eq!(types, [ph::PT_LOAD, ph::PT_GNU_STACK], "{}: program headers", bin.arch);
+
+    let load = &elf.program_headers[0];
+    assert_eq!(load.p_flags, ph::PF_R | ph::PF_X, "{}: the segment must be R+X, never W", bin.arch);
+    assert_eq!(load.p_offset, 0);
+    assert_eq!(load.p_filesz, bytes.len() as u64, "{}: the segment is the whole file", bin.arch);
+    assert!(load.p_memsz == load.p_filesz, "{}: no bss", bin.arch);
+    let entry = elf.entry;
+    assert!(
+        (load.p_vaddr..load.p_vaddr + load.p_memsz).contains(&entry),
+        "{}: entry {entry:#x} outside the segment",
+        bin.arch
+    );
+
+    let stack = &elf.program_headers[1];
+    assert_eq!(stack.p_flags & ph::PF_X, 0, "{}: executable stack", bin.arch);
+    assert_eq!(stack.p_flags, ph::PF_R | ph::PF_W);
+
+    // Section headers are stripped: nothing at run time reads them.
+    assert_eq!(elf.header.e_shnum, 0, "{}: section headers left in", bin.arch);
+}
+
+#[test]
+fn every_arch_has_a_budget() {
+    for arch in ARCHES {
+        assert!(budget(arch) > 0);
+    }
+}
+
+per_arch!(within_its_size_budget, is_a_static_executable_with_one_rx_segment);
