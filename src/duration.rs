@@ -35,32 +35,101 @@ const EXPONENT_LIMIT: isize = 1 << 24;
 
 /// `operand` in nanoseconds, rounded up, saturating at [`FOREVER`];
 /// `None` when it is not a valid time interval.
+///
+/// Written for size as much as for clarity: one forward pass with an index,
+/// where reading past the end gives 0 (a byte no rule accepts), so no
+/// bounds are checked twice; then one backward pass over the digits.
 pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
-    let mut rest = operand;
-    while let [b' ' | b'\t'..=b'\r', tail @ ..] = rest {
-        rest = tail;
+    let at = |index: usize| operand.get(index).copied().unwrap_or(0);
+    let mut index = 0;
+    while at(index) == b' ' || at(index).wrapping_sub(b'\t') < 5 {
+        index += 1;
     }
-    let negative = matches!(rest, [b'-', ..]);
-    if let [b'+' | b'-', tail @ ..] = rest {
-        rest = tail;
+    let negative = at(index) == b'-';
+    if negative || at(index) == b'+' {
+        index += 1;
     }
-    let (number, rest) = match strip_prefix_ignore_case(rest, b"inf") {
-        Some(tail) => (None, strip_prefix_ignore_case(tail, b"inity").unwrap_or(tail)),
-        None => {
-            let (number, tail) = Number::parse(rest)?;
-            (Some(number), tail)
+
+    let mut radix = 10;
+    let mut exponent_letter = b'e';
+    if at(index) == b'0' && at(index + 1) | 0x20 == b'x' {
+        radix = 16;
+        exponent_letter = b'p';
+        index += 2;
+    }
+    let digits_start = index;
+    let mut fraction_digits: isize = 0;
+    let mut seen_point = false;
+    let mut seen_digit = false;
+    loop {
+        let byte = at(index);
+        if digit_value(byte) < radix {
+            seen_digit = true;
+            fraction_digits += seen_point as isize;
+        } else if byte == b'.' && !seen_point {
+            seen_point = true;
+        } else {
+            break;
         }
-    };
-    let unit_seconds = match rest {
-        [] | [b's'] => 1,
-        [b'm'] => 60,
-        [b'h'] => 60 * 60,
-        [b'd'] => 24 * 60 * 60,
+        index += 1;
+    }
+    let digits_end = index;
+
+    let mut exponent: isize = 0;
+    let infinite = !seen_digit;
+    if infinite {
+        // Not a number: it must be "inf" or "infinity" (and not "0xinf" or ".inf").
+        index = digits_start;
+        if radix != 10 || !matches_ignore_case(operand, &mut index, b"inf") {
+            return None;
+        }
+        matches_ignore_case(operand, &mut index, b"inity");
+    } else if at(index) | 0x20 == exponent_letter {
+        index += 1;
+        let negative_exponent = at(index) == b'-';
+        if negative_exponent || at(index) == b'+' {
+            index += 1;
+        }
+        let exponent_start = index;
+        while let digit @ 0..=9 = at(index).wrapping_sub(b'0') {
+            if exponent < EXPONENT_LIMIT {
+                exponent = exponent * 10 + digit as isize;
+            }
+            index += 1;
+        }
+        if index == exponent_start {
+            return None;
+        }
+        if negative_exponent {
+            exponent = -exponent;
+        }
+    }
+
+    let unit_seconds: u64 = match at(index) {
+        0 => 1,
+        b's' => 1,
+        b'm' => 60,
+        b'h' => 60 * 60,
+        b'd' => 24 * 60 * 60,
         _ => return None,
     };
-    let nanos = match number {
-        Some(number) => number.times(unit_seconds * NANOS_PER_SECOND),
-        None => FOREVER,
+    index += (at(index) != 0) as usize;
+    if index != operand.len() {
+        return None;
+    }
+
+    let nanos = if infinite {
+        FOREVER
+    } else {
+        // Decimal: the last digit is worth 10^(exponent - fraction digits).
+        // Hex: it is worth 2^(exponent - 4 × fraction digits); split that into
+        // whole hex digits (16^power) and a 0..=3 bit shift of the multiplier.
+        let log2_bits_per_digit = if radix == 16 { 2 } else { 0 };
+        let power_of_last = exponent - (fraction_digits << log2_bits_per_digit);
+        let shift = power_of_last & ((1 << log2_bits_per_digit) - 1);
+        // At most 86,400 × 10^9 × 8 < 2^50, so `digit × multiplier + carry` < 2^55.
+        let multiplier = (unit_seconds * NANOS_PER_SECOND) << shift;
+        times(operand, digits_start, digits_end, radix, power_of_last >> log2_bits_per_digit, multiplier)
     };
     // strtod reads "-0" as zero, and GNU accepts it; any other negative is an error.
     if negative && nanos != 0 {
@@ -69,130 +138,47 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     Some(nanos)
 }
 
-/// A finite number as written: its digits and where they sit.
-struct Number<'a> {
-    /// Every mantissa digit, with at most one `.` among them.
-    digits: &'a [u8],
-    /// 10 or 16.
-    radix: u64,
-    /// The power of `radix` that the last digit is worth.
-    last_digit_power: isize,
-    /// Hex only: the binary exponent that is not a multiple of 4, as a
-    /// left shift of the multiplier (0..=3).
-    shift: u32,
-}
-
-impl<'a> Number<'a> {
-    /// Reads a decimal or hex number from the front of `text`; returns it and
-    /// what follows it, or `None` if `text` does not start with one.
-    fn parse(text: &'a [u8]) -> Option<(Self, &'a [u8])> {
-        let (radix, exponent_letter, text) = match text {
-            [b'0', b'x' | b'X', tail @ ..] => (16, b'p', tail),
-            _ => (10, b'e', text),
+/// `digits × multiplier` rounded up to a whole number, saturating, where
+/// `operand[start..end]` holds the digits (and maybe one `.`) and the last
+/// digit is worth `radix^power`.
+///
+/// Long multiplication from the last digit to the first, then on through
+/// the carry: each product digit is either a whole number of nanoseconds
+/// (added, saturating) or below one (only noted, to round up).
+fn times(operand: &[u8], start: usize, end: usize, radix: u64, mut power: isize, multiplier: u64) -> u64 {
+    let mut index = end;
+    let mut carry = 0;
+    let mut whole = 0u64;
+    let mut has_fraction = false;
+    loop {
+        let digit = if index > start {
+            index -= 1;
+            let byte = operand.get(index).copied().unwrap_or(0);
+            if byte == b'.' {
+                continue;
+            }
+            digit_value(byte)
+        } else if carry != 0 {
+            0
+        } else {
+            break;
         };
-        let mut count = 0;
-        let mut fraction_digits: isize = 0;
-        let mut seen_point = false;
-        let mut has_digit = false;
-        for &byte in text {
-            if digit_value(byte) < radix {
-                has_digit = true;
-                fraction_digits += seen_point as isize;
-            } else if byte == b'.' && !seen_point {
-                seen_point = true;
-            } else {
-                break;
+        let product = digit * multiplier + carry;
+        let product_digit = product % radix;
+        carry = product / radix;
+        if power < 0 {
+            has_fraction |= product_digit != 0;
+        } else {
+            let mut weight = product_digit;
+            // radix^64 saturates anyway: never loop longer than that.
+            for _ in 0..power.min(64) {
+                weight = weight.saturating_mul(radix);
             }
-            count += 1;
+            whole = whole.saturating_add(weight);
         }
-        if !has_digit {
-            return None;
-        }
-        let (digits, mut rest) = text.split_at_checked(count)?;
-        let mut exponent: isize = 0;
-        if let [letter, tail @ ..] = rest
-            && *letter | 0x20 == exponent_letter
-        {
-            rest = tail;
-            let negative = matches!(rest, [b'-', ..]);
-            if let [b'+' | b'-', tail @ ..] = rest {
-                rest = tail;
-            }
-            let mut has_exponent_digit = false;
-            while let [digit @ b'0'..=b'9', tail @ ..] = rest {
-                if exponent < EXPONENT_LIMIT {
-                    exponent = exponent * 10 + (digit - b'0') as isize;
-                }
-                has_exponent_digit = true;
-                rest = tail;
-            }
-            if !has_exponent_digit {
-                return None;
-            }
-            if negative {
-                exponent = -exponent;
-            }
-        }
-        // Decimal: the last digit is worth 10^(exponent - fraction digits).
-        // Hex: it is worth 2^(exponent - 4 × fraction digits); split that into
-        // whole hex digits (16^power) and a 0..=3 bit shift for the multiplier.
-        let log2_bits_per_digit = if radix == 16 { 2 } else { 0 };
-        let binary_or_decimal_power = exponent - (fraction_digits << log2_bits_per_digit);
-        let number = Number {
-            digits,
-            radix,
-            last_digit_power: binary_or_decimal_power >> log2_bits_per_digit,
-            shift: (binary_or_decimal_power & ((1 << log2_bits_per_digit) - 1)) as u32,
-        };
-        Some((number, rest))
+        power += 1;
     }
-
-    /// `self × multiplier`, rounded up to a whole number, saturating.
-    ///
-    /// Long multiplication from the last digit to the first, then on through
-    /// the carry: product digit `k` is worth `radix^(last_digit_power + k)`.
-    fn times(&self, multiplier: u64) -> u64 {
-        // At most 86,400 × 10^9 × 8 < 2^50, so `digit × multiplier + carry` < 2^55.
-        let multiplier = multiplier << self.shift;
-        let mut remaining = self.digits;
-        let mut power = self.last_digit_power;
-        let mut carry = 0;
-        let mut whole = 0u64;
-        let mut has_fraction = false;
-        loop {
-            let digit = match remaining {
-                [front @ .., last] => {
-                    remaining = front;
-                    if *last == b'.' {
-                        continue;
-                    }
-                    digit_value(*last)
-                }
-                [] if carry != 0 => 0,
-                [] => break,
-            };
-            let product = digit * multiplier + carry;
-            let product_digit = product % self.radix;
-            carry = product / self.radix;
-            if power < 0 {
-                has_fraction |= product_digit != 0;
-            } else {
-                whole = whole.saturating_add(product_digit.saturating_mul(saturating_pow(self.radix, power)));
-            }
-            power += 1;
-        }
-        whole.saturating_add(has_fraction as u64)
-    }
-}
-
-/// `radix^power`, saturating at `u64::MAX`.
-fn saturating_pow(radix: u64, power: isize) -> u64 {
-    let mut value = 1u64;
-    // 2^64 < 10^20 < 16^17: past 64 factors the value cannot change any more.
-    for _ in 0..power.min(64) {
-        value = value.saturating_mul(radix);
-    }
-    value
+    whole.saturating_add(has_fraction as u64)
 }
 
 /// The value of a decimal or hex digit (either case); 255 for anything else.
@@ -208,17 +194,18 @@ fn digit_value(byte: u8) -> u64 {
     }
 }
 
-/// `text` without `prefix`, where `prefix` is lowercase ASCII letters and
-/// `text` may use either case.
-fn strip_prefix_ignore_case<'a>(text: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let mut text = text;
-    for &expected in prefix {
-        match text {
-            [byte, tail @ ..] if *byte | 0x20 == expected => text = tail,
-            _ => return None,
+/// Whether `text[*index..]` starts with `word` (lowercase ASCII letters) in
+/// any letter case; if so, moves `index` past it.
+fn matches_ignore_case(text: &[u8], index: &mut usize, word: &[u8]) -> bool {
+    let mut at = *index;
+    for &letter in word {
+        if text.get(at).copied().unwrap_or(0) | 0x20 != letter {
+            return false;
         }
+        at += 1;
     }
-    Some(text)
+    *index = at;
+    true
 }
 
 #[cfg(test)]
