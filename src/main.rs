@@ -61,6 +61,9 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
     match cli::plan(args, &mut sys::Stdio) {
         Action::Exit(status) => sys::exit(status),
         Action::Sleep(nanos) => {
+            if sys::is_pid_1() {
+                sys::act_as_init();
+            }
             sys::sleep_until(sys::monotonic_now().after(nanos));
             sys::exit(0)
         }
