@@ -25,6 +25,8 @@
 /// (`KTIME_MAX`, about 292 years), so a sleep this long never ends.
 pub const FOREVER: u64 = u64::MAX;
 
+use crate::divide::div_rem;
+
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// Exponents are clamped here while they are read. An operand holds at most
@@ -164,8 +166,8 @@ fn times(operand: &[u8], start: usize, end: usize, radix: u64, mut power: isize,
             break;
         };
         let product = digit * multiplier + carry;
-        let product_digit = product % radix;
-        carry = product / radix;
+        let (next_carry, product_digit) = div_rem(product, radix);
+        carry = next_carry;
         if power < 0 {
             has_fraction |= product_digit != 0;
         } else {

@@ -6,6 +6,7 @@
 //! - [`cli`]: the whole command line to an [`cli::Action`], writing help and
 //!   diagnostics through a [`cli::Console`].
 //! - [`time`]: the absolute `CLOCK_MONOTONIC` deadline for a duration.
+//! - [`divide`]: `u64` division that links no division routine on 32-bit arches.
 //!
 //! The unsafe edge (entry point, syscalls, exit) lives in the binary:
 //! `src/main.rs` and `src/arch/`.
@@ -13,5 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod divide;
 pub mod duration;
 pub mod time;

@@ -9,6 +9,9 @@
 
 #[cfg_attr(target_arch = "x86_64", path = "arch/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "arch/aarch64.rs")]
+#[cfg_attr(target_arch = "x86", path = "arch/x86.rs")]
+#[cfg_attr(target_arch = "arm", path = "arch/arm.rs")]
+#[cfg_attr(target_arch = "riscv64", path = "arch/riscv64.rs")]
 mod arch;
 mod sys;
 
@@ -64,8 +67,11 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
             if sys::is_pid_1() {
                 sys::act_as_init();
             }
-            sys::sleep_until(sys::monotonic_now().after(nanos));
-            sys::exit(0)
+            if sys::sleep_until(sys::monotonic_now().after(nanos)) {
+                sys::exit(0)
+            }
+            sys::complain(sys::SLEEP_FAILED);
+            sys::exit(1)
         }
     }
 }

@@ -5,6 +5,14 @@
 use sleep::{cli::Console, time::Timespec};
 use syscalls::{Sysno, raw};
 
+// 32-bit arches: the classic calls take a 32-bit time_t, wrong after 2038
+// and for long deadlines. The *_time64 calls (Linux 5.1+) take the same
+// 16-byte `Timespec` as the 64-bit arches' calls.
+#[cfg(target_pointer_width = "64")]
+use Sysno::{clock_gettime as CLOCK_GETTIME, clock_nanosleep as CLOCK_NANOSLEEP};
+#[cfg(target_pointer_width = "32")]
+use Sysno::{clock_gettime64 as CLOCK_GETTIME, clock_nanosleep_time64 as CLOCK_NANOSLEEP};
+
 const STDOUT: usize = 1;
 const STDERR: usize = 2;
 const CLOCK_MONOTONIC: usize = 1;
@@ -39,27 +47,27 @@ pub fn exit(status: u8) -> ! {
     }
 }
 
-/// The current `CLOCK_MONOTONIC` time.
+/// The current `CLOCK_MONOTONIC` time. (Should the call fail, on a 32-bit
+/// kernel older than 5.1, the sleep below fails the same way and says so.)
 pub fn monotonic_now() -> Timespec {
     let mut now = Timespec::default();
-    // SAFETY: `now` is a writable `struct timespec`. CLOCK_MONOTONIC always
-    // exists, so the call cannot fail.
+    // SAFETY: `now` is a writable 16-byte timespec, the layout this call takes.
     unsafe {
-        raw::syscall2(Sysno::clock_gettime as usize, CLOCK_MONOTONIC, &raw mut now as usize);
+        raw::syscall2(CLOCK_GETTIME as usize, CLOCK_MONOTONIC, &raw mut now as usize);
     }
     now
 }
 
-/// Sleeps until `deadline` on `CLOCK_MONOTONIC`. The deadline is absolute, so
-/// a sleep interrupted and re-issued (EINTR) or stopped and continued still
-/// ends exactly then.
-pub fn sleep_until(deadline: Timespec) {
+/// Sleeps until `deadline` on `CLOCK_MONOTONIC`; `false` if the kernel
+/// refused. The deadline is absolute, so a sleep interrupted and re-issued
+/// (EINTR) or stopped and continued still ends exactly then.
+pub fn sleep_until(deadline: Timespec) -> bool {
     loop {
-        // SAFETY: `deadline` is a readable `struct timespec`; no remainder is
+        // SAFETY: `deadline` is a readable 16-byte timespec; no remainder is
         // written for an absolute sleep.
         let result = unsafe {
             raw::syscall4(
-                Sysno::clock_nanosleep as usize,
+                CLOCK_NANOSLEEP as usize,
                 CLOCK_MONOTONIC,
                 TIMER_ABSTIME,
                 &raw const deadline as usize,
@@ -67,9 +75,21 @@ pub fn sleep_until(deadline: Timespec) {
             )
         };
         if result != EINTR.wrapping_neg() {
-            return;
+            return result == 0;
         }
     }
+}
+
+/// What to say when [`sleep_until`] fails: on 64-bit arches it cannot; on
+/// 32-bit ones a kernel older than 5.1 has no 64-bit-time sleep (ENOSYS).
+#[cfg(target_pointer_width = "64")]
+pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep failed\n";
+#[cfg(target_pointer_width = "32")]
+pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n";
+
+/// Writes `message` to standard error.
+pub fn complain(message: &[u8]) {
+    write(STDERR, message);
 }
 
 /// Whether this process is the init of its PID namespace (a container's
@@ -83,25 +103,32 @@ const SIGINT: usize = 2;
 const SIGTERM: usize = 15;
 const SIGCHLD: usize = 17;
 const SIG_IGN: usize = 1;
-/// Required on x86_64 (the kernel refuses to deliver a signal without it);
-/// harmless elsewhere. The restorer is never used: the handler never returns.
-const SA_RESTORER: u64 = 0x0400_0000;
 
-/// The kernel's `struct sigaction` (not libc's) on x86_64, aarch64, riscv64.
+/// The kernel's `struct sigaction` (not libc's): the same on every arch we
+/// build, except that riscv64 has no restorer field.
 #[repr(C)]
 struct SigAction {
     handler: usize,
-    flags: u64,
+    flags: usize,
+    #[cfg(not(target_arch = "riscv64"))]
     restorer: usize,
-    mask: u64,
+    /// 64 signals, as two words so the layout is right on 32-bit arches too.
+    mask: [u32; 2],
 }
+
+/// x86 and x86_64 refuse to deliver a signal to a handler without it; the
+/// others accept it. The restorer itself is never used: our handler never
+/// returns, so it needs no trampoline back into the kernel.
+#[cfg(not(target_arch = "riscv64"))]
+const SA_RESTORER: usize = 0x0400_0000;
+#[cfg(target_arch = "riscv64")]
+const SA_RESTORER: usize = 0;
 
 /// Makes the init of a PID namespace behave like one.
 ///
 /// The kernel drops every signal that PID 1 has no handler for, so without
 /// this `docker stop` or a pod deletion would wait out the grace period.
-/// - SIGTERM and SIGINT get a handler that exits 128 + signal at once. It
-///   never returns, so no signal trampoline (restorer) is needed.
+/// - SIGTERM and SIGINT get a handler that exits 128 + signal at once.
 /// - SIGCHLD is ignored, which makes the kernel reap every child, including
 ///   orphans re-parented to us, as soon as it exits: no zombies, and no
 ///   wake-ups, so a timed sleep still ends exactly at its deadline.
@@ -110,8 +137,9 @@ pub fn act_as_init() {
     let mut action = SigAction {
         handler: exit_on_signal as *const () as usize,
         flags: SA_RESTORER,
+        #[cfg(not(target_arch = "riscv64"))]
         restorer: 0,
-        mask: 0,
+        mask: [0; 2],
     };
     set_signal_action(SIGTERM, &action);
     set_signal_action(SIGINT, &action);

@@ -16,8 +16,9 @@ impl Timespec {
     /// `KTIME_MAX` (about 292 years of uptime) as "never", which is what
     /// [`crate::duration::FOREVER`] means.
     pub fn after(self, nanos: u64) -> Timespec {
-        let mut seconds = self.seconds.saturating_add((nanos / NANOS_PER_SECOND) as i64);
-        let mut nanoseconds = self.nanoseconds + (nanos % NANOS_PER_SECOND) as i64;
+        let (whole_seconds, extra_nanoseconds) = crate::divide::div_rem(nanos, NANOS_PER_SECOND);
+        let mut seconds = self.seconds.saturating_add(whole_seconds as i64);
+        let mut nanoseconds = self.nanoseconds + extra_nanoseconds as i64;
         if nanoseconds >= NANOS_PER_SECOND as i64 {
             nanoseconds -= NANOS_PER_SECOND as i64;
             seconds = seconds.saturating_add(1);

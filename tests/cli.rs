@@ -143,6 +143,41 @@ fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
     }
 }
 
+/// A kernel without the sleep call it needs (a 32-bit one before Linux 5.1
+/// has no clock_nanosleep_time64) must give a clear error, not a wrong
+/// sleep. Simulated with a seccomp filter that answers ENOSYS for the host's
+/// clock_nanosleep, which qemu-user also uses for the guest's.
+fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    use std::os::unix::process::CommandExt;
+    let host = match std::env::consts::ARCH {
+        "x86_64" => TargetArch::x86_64,
+        "aarch64" => TargetArch::aarch64,
+        other => panic!("no seccomp arch for host {other}"),
+    };
+    let filter = SeccompFilter::new(
+        [(libc::SYS_clock_nanosleep, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        host,
+    )
+    .unwrap();
+    let program: BpfProgram = filter.try_into().unwrap();
+    let mut command = bin.command(["5"]);
+    // SAFETY: the closure only makes the prctl/seccomp syscalls, which are
+    // async-signal-safe, on data prepared before the fork.
+    unsafe {
+        command.pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
+    }
+    let expected = if bin.arch == "arm-v7" || bin.arch == "386" {
+        "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
+    } else {
+        "sleep: clock_nanosleep failed\n"
+    };
+    let (elapsed, _) = timed(|| command.assert().code(1).stdout("").stderr(expected));
+    assert!(elapsed < secs(4.0), "on {}: took {elapsed:?}", bin.arch);
+}
+
 // ---- help and version ------------------------------------------------------
 
 fn when_help_then_usage_on_stdout(bin: &Binary) {
@@ -152,7 +187,9 @@ fn when_help_then_usage_on_stdout(bin: &Binary) {
     }
     // Options win wherever they stand, as with getopt.
     bin.cmd(["x", "--help", "1"]).assert().success().stdout(help);
-    assert!(help.contains("inf") && help.contains("SUFFIX") && help.contains(" d ") || help.contains("d days"));
+    for needed in ["NUMBER[SUFFIX]", "0x", "exponent", "inf[inity]", "s, m, h, d"] {
+        assert!(help.contains(needed), "help lacks {needed:?}");
+    }
 }
 
 fn when_version_then_version_on_stdout(bin: &Binary) {
@@ -246,6 +283,7 @@ per_arch!(
     when_infinity_or_huge_then_it_runs_until_killed,
     when_forever_then_it_uses_no_cpu,
     when_signalled_then_it_dies_by_that_signal,
+    when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails,
     when_help_then_usage_on_stdout,
     when_version_then_version_on_stdout,
     when_help_cannot_be_written_then_it_fails,

@@ -70,6 +70,38 @@ fn is_a_static_executable_with_one_rx_segment(bin: &Binary) {
     assert_eq!(elf.header.e_shnum, 0, "{}: section headers left in", bin.arch);
 }
 
+/// The toolchain's own disassembler (rustup component llvm-tools).
+fn llvm_objdump() -> std::path::PathBuf {
+    let rustc = |arg: &str| {
+        let output = std::process::Command::new("rustc").arg(arg).current_dir(repo()).output().unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let sysroot = rustc("--print=sysroot");
+    let host = rustc("-vV").lines().find_map(|line| line.strip_prefix("host: ")).unwrap().to_string();
+    let path = std::path::Path::new(sysroot.trim()).join("lib/rustlib").join(host).join("bin/llvm-objdump");
+    assert!(path.is_file(), "{} missing: run scripts/setup (llvm-tools)", path.display());
+    path
+}
+
+/// The arm-v7 binary is built for a target that assumes NEON, with NEON
+/// turned off (.cargo/config.toml): no VFP or NEON instruction may appear,
+/// or it would die with SIGILL on ARMv7 cores without them.
+#[test]
+fn arm_v7_uses_no_vfp_or_neon_instruction() {
+    let bin = Binary::for_arch("arm-v7");
+    let output = std::process::Command::new(llvm_objdump())
+        .args(["--disassemble-all", "--triple=thumbv7-linux-gnueabihf", "--no-show-raw-insn"])
+        .arg(&bin.path)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let mnemonics: Vec<&str> = listing.lines().filter_map(|line| line.split('\t').nth(1)).collect();
+    assert!(mnemonics.len() > 100, "disassembly looks empty");
+    let vector: Vec<&&str> = mnemonics.iter().filter(|m| m.starts_with('v')).collect();
+    assert!(vector.is_empty(), "VFP/NEON instructions: {vector:?}");
+}
+
 #[test]
 fn every_arch_has_a_budget() {
     for arch in ARCHES {

@@ -18,7 +18,7 @@ use std::{
 };
 
 /// Every arch we build, by Docker's `TARGETARCH` name (matching `scripts/arches`).
-pub const ARCHES: &[&str] = &["amd64", "arm64"];
+pub const ARCHES: &[&str] = &["amd64", "arm64", "arm-v7", "riscv64", "386"];
 
 /// One arch's release binary and how to run it here.
 #[derive(Debug, Clone)]
@@ -71,7 +71,8 @@ pub fn which(program: &str) -> Option<PathBuf> {
 impl Binary {
     /// The binary for `arch`, checked to exist together with its emulator.
     pub fn for_arch(arch: &'static str) -> Binary {
-        let dist = std::env::var_os("SLEEP_DIST").map(PathBuf::from).unwrap_or_else(|| repo().join("dist"));
+        // A relative SLEEP_DIST is taken from the repository root.
+        let dist = repo().join(std::env::var_os("SLEEP_DIST").unwrap_or_else(|| "dist".into()));
         let path = dist.join(format!("sleep-linux-{arch}"));
         assert!(
             path.is_file(),
@@ -131,12 +132,23 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     (start.elapsed(), value)
 }
 
+/// The arch a test module is named after: `arm_v7` is arm-v7, `i386` is 386
+/// (a Rust name cannot contain `-` or start with a digit).
+pub fn arch_named(module: &str) -> &'static str {
+    let arch = match module {
+        "arm_v7" => "arm-v7",
+        "i386" => "386",
+        other => other,
+    };
+    ARCHES.iter().find(|known| **known == arch).unwrap_or_else(|| panic!("unknown arch {module}"))
+}
+
 /// Defines, for each test function named, one `#[test]` per arch:
 /// `amd64::name`, `arm64::name`, ... each calling `name(&Binary)`.
 #[macro_export]
 macro_rules! per_arch {
     ($($name:ident),* $(,)?) => {
-        $crate::per_arch!(@arches [amd64, arm64] [$($name),*]);
+        $crate::per_arch!(@arches [amd64, arm64, arm_v7, riscv64, i386] [$($name),*]);
     };
     (@arches [$($arch:ident),*] $names:tt) => {
         $( $crate::per_arch!(@arch $arch $names); )*
@@ -146,7 +158,7 @@ macro_rules! per_arch {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(&$crate::Binary::for_arch(stringify!($arch)));
+                    super::$name(&$crate::Binary::for_arch($crate::arch_named(stringify!($arch))));
                 }
             )*
         }
