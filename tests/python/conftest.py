@@ -1,0 +1,134 @@
+"""Shared helpers for the tests of what this machine cannot run: the Docker
+image build, the Kubernetes examples, and the release build's reproducibility.
+
+Every fact about the arches comes from scripts/arches, sourced with bash, so a
+new arch there is tested here without editing anything.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import dockerfile
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bash(script: str, **kwargs) -> subprocess.CompletedProcess:
+    """Runs a bash snippet in the repository root, capturing text output."""
+    return subprocess.run(
+        ["bash", "-c", script], cwd=REPO, capture_output=True, text=True, **kwargs
+    )
+
+
+def all_arches() -> list[str]:
+    """scripts/arches' ALL_ARCHES."""
+    result = bash('source scripts/arches && printf "%s\\n" "${ALL_ARCHES[@]}"')
+    assert result.returncode == 0, result.stderr
+    arches = result.stdout.split()
+    assert arches, "scripts/arches lists no arch"
+    return arches
+
+
+def docker_platform(arch: str) -> tuple[str, str]:
+    """Our arch name back to Docker's (TARGETARCH, TARGETVARIANT): arm-v7 -> (arm, v7)."""
+    targetarch, _, variant = arch.partition("-")
+    return targetarch, variant
+
+
+def parse_dockerfile(path: Path) -> tuple:
+    """The instructions of a Dockerfile, from the official (Go) parser."""
+    return dockerfile.parse_file(str(path))
+
+
+def stages(commands) -> list[list]:
+    """Instructions grouped by build stage, each list starting with its FROM."""
+    grouped: list[list] = []
+    for command in commands:
+        if command.cmd.upper() == "FROM":
+            grouped.append([])
+        elif not grouped:
+            # Only ARG may come before the first FROM.
+            assert command.cmd.upper() == "ARG", command.original
+            continue
+        grouped[-1].append(command)
+    return grouped
+
+
+def flags(command) -> dict[str, str]:
+    """An instruction's --name=value flags."""
+    out = {}
+    for flag in command.flags:
+        name, _, value = flag.removeprefix("--").partition("=")
+        out[name] = value
+    return out
+
+
+def unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def context_files() -> list[str]:
+    """The files a `docker build .` of this work tree sends: those git would
+    commit (tracked, or untracked and not ignored) less those .dockerignore
+    excludes.
+
+    Implements the part of Docker's .dockerignore syntax the project uses:
+    patterns relative to the context root, `*` and `?` within one path
+    element, `**` across elements, `!` exceptions (last match wins), and a
+    pattern that matches a directory excluding everything under it.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    rules = []
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
+        rules.append((negate, re.compile(_glob_to_regex(pattern))))
+
+    def excluded(path: str) -> bool:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        verdict = False
+        for negate, regex in rules:
+            if any(regex.fullmatch(prefix) for prefix in prefixes):
+                verdict = not negate
+        return verdict
+
+    # Deleted-but-tracked files are listed by git yet absent: skip them.
+    return sorted(p for p in listed if p and (REPO / p).is_file() and not excluded(p))
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+@pytest.fixture(scope="session")
+def arches() -> list[str]:
+    return all_arches()
