@@ -157,11 +157,7 @@ mod tests {
     fn run(args: &[&[u8]]) -> (Action, String, String) {
         let mut console = Captured::default();
         let action = plan(args.iter().copied(), &mut console);
-        (
-            action,
-            String::from_utf8(console.out).unwrap(),
-            String::from_utf8(console.err).unwrap(),
-        )
+        (action, String::from_utf8(console.out).unwrap(), String::from_utf8(console.err).unwrap())
     }
 
     const TRY: &str = "Try 'sleep --help' for more information.\n";
@@ -203,7 +199,10 @@ mod tests {
 
         #[test]
         fn help_and_version_anywhere_before_double_dash() {
-            assert_eq!(run(&[b"--help"]), (Action::Exit(0), String::from_utf8(HELP.to_vec()).unwrap(), String::new()));
+            assert_eq!(
+                run(&[b"--help"]),
+                (Action::Exit(0), String::from_utf8(HELP.to_vec()).unwrap(), String::new())
+            );
             assert_eq!(run(&[b"x", b"--version"]).1, format!("sleep {}\n", env!("CARGO_PKG_VERSION")));
             assert_eq!(run(&[b"1", b"--h"]).0, Action::Exit(0));
             assert_eq!(run(&[b"--vers"]).1.starts_with("sleep "), true);

@@ -44,7 +44,11 @@ mod tests {
         let divisors = [1, 2, 10, 16, 1_000_000_000, 86_400_000_000_000 << 3, (1 << 63) - 1];
         for dividend in dividends {
             for divisor in divisors {
-                assert_eq!(shift_subtract(dividend, divisor), (dividend / divisor, dividend % divisor), "{dividend} / {divisor}");
+                assert_eq!(
+                    shift_subtract(dividend, divisor),
+                    (dividend / divisor, dividend % divisor),
+                    "{dividend} / {divisor}"
+                );
             }
         }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;

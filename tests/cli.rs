@@ -123,7 +123,8 @@ fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
     // Fields after the command name: state is 3rd, utime 14th, stime 15th.
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    let (state, utime, stime) = (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
+    let (state, utime, stime) =
+        (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
     send(&child, libc::SIGKILL);
     let mut child = child;
     child.wait().unwrap();
@@ -214,13 +215,20 @@ fn when_no_operand_then_missing_operand(bin: &Binary) {
 }
 
 fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Binary) {
-    let bad = ["", " ", ".", "1e", "0x", "0x1p", "1s ", "1 s", "1D", "1ms", "42day", "nan", "-", "1,5", "infinit", "--"];
+    let bad = [
+        "", " ", ".", "1e", "0x", "0x1p", "1s ", "1 s", "1D", "1ms", "42day", "nan", "-", "1,5", "infinit",
+        "--",
+    ];
     for operand in bad {
         // "--" is only an operand after the first "--".
         let args: Vec<&str> = if operand == "--" { vec!["--", "--"] } else { vec![operand] };
         assert_rejects(bin, &args, &format!("{}{TRY}", invalid(operand)));
     }
-    assert_rejects(bin, &["5", "x", "5", "1y", "--", "-1"], &format!("{}{}{}{TRY}", invalid("x"), invalid("1y"), invalid("-1")));
+    assert_rejects(
+        bin,
+        &["5", "x", "5", "1y", "--", "-1"],
+        &format!("{}{}{}{TRY}", invalid("x"), invalid("1y"), invalid("-1")),
+    );
 }
 
 fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
@@ -316,7 +324,14 @@ fn when_argc_is_zero_then_missing_operand_native() {
         let argv: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
         let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
         let mut pid = 0;
-        let spawned = libc::posix_spawn(&mut pid, path.as_ptr(), &actions, std::ptr::null(), argv.as_ptr(), envp.as_ptr());
+        let spawned = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions,
+            std::ptr::null(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        );
         assert_eq!(spawned, 0);
         libc::close(pipe[1]);
         let mut status = 0;

@@ -43,7 +43,8 @@ impl Container {
         let spec = Command::new(&runc).arg("spec").current_dir(&dir).status().unwrap();
         assert!(spec.success(), "runc spec failed");
         let config_path = dir.join("config.json");
-        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
         config["process"]["terminal"] = false.into();
         config["process"]["args"] = serde_json::json!(["/sleep", "infinity"]);
         config["process"]["user"] = serde_json::json!({ "uid": 65532, "gid": 65532 });

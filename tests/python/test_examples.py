@@ -1,4 +1,4 @@
-"""examples/ (and the YAML in docs/eks.md): valid Kubernetes objects for the
+"""examples/ (and the YAML in README.md): valid Kubernetes objects for the
 Kubernetes versions users run, checked offline against the API's JSON schemas
 (strict: an unknown or misspelt field fails), and consistent with each other:
 the timings that prevent 504s during a rollout, names, ports, image, user."""
@@ -43,7 +43,7 @@ def uses_native_sleep(doc):
 
 
 def docs_yaml_blocks():
-    text = (REPO / "docs/eks.md").read_text()
+    text = (REPO / "README.md").read_text()
     return re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)
 
 
@@ -78,12 +78,12 @@ def nodes(value):
             yield from nodes(item)
 
 
-def test_yaml_in_the_eks_guide_is_from_the_examples():
-    # So the guide's YAML is as valid as the examples, and cannot drift from them:
+def test_yaml_in_the_readme_is_from_the_examples():
+    # So the README's YAML is as valid as the examples, and cannot drift from them:
     # a block is a whole example object, or a fragment of one (its keys with
     # the same values).
     blocks = docs_yaml_blocks()
-    assert len(blocks) >= 3, "docs/eks.md has fewer yaml blocks than expected"
+    assert len(blocks) >= 3, "README.md has fewer yaml blocks than expected"
     examples = [node for path in YAML_FILES for doc in documents(path) for node in nodes(doc)]
     for block in blocks:
         (fragment,) = [doc for doc in yaml.safe_load_all(block) if doc is not None]
