@@ -44,29 +44,20 @@ const EXPONENT_LIMIT: isize = 1 << 24;
 pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     let at = |index: usize| operand.get(index).copied().unwrap_or(0);
     let mut index = 0;
-    while at(index) == b' ' || at(index).wrapping_sub(b'\t') < 5 {
+    while let b' ' | b'\t'..=b'\r' = at(index) {
         index += 1;
     }
-    let negative = at(index) == b'-';
-    if negative || at(index) == b'+' {
-        index += 1;
-    }
+    let negative = skip_sign(operand, &mut index);
 
-    let mut radix = 10;
-    let mut exponent_letter = b'e';
-    if at(index) == b'0' && at(index + 1) | 0x20 == b'x' {
-        radix = 16;
-        exponent_letter = b'p';
-        index += 2;
-    }
+    let hex = at(index) == b'0' && at(index + 1) | 0x20 == b'x';
+    let radix = if hex { 16 } else { 10 };
+    index += 2 * hex as usize;
     let digits_start = index;
     let mut fraction_digits: isize = 0;
     let mut seen_point = false;
-    let mut seen_digit = false;
     loop {
         let byte = at(index);
         if digit_value(byte) < radix {
-            seen_digit = true;
             fraction_digits += seen_point as isize;
         } else if byte == b'.' && !seen_point {
             seen_point = true;
@@ -78,20 +69,17 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     let digits_end = index;
 
     let mut exponent: isize = 0;
-    let infinite = !seen_digit;
+    // Not one digit (only a point, or nothing): it must be "inf" or "infinity".
+    let infinite = digits_end - digits_start == seen_point as usize;
     if infinite {
-        // Not a number: it must be "inf" or "infinity" (and not "0xinf" or ".inf").
         index = digits_start;
-        if radix != 10 || !matches_ignore_case(operand, &mut index, b"inf") {
+        if hex || !matches_ignore_case(operand, &mut index, b"inf") {
             return None;
         }
         matches_ignore_case(operand, &mut index, b"inity");
-    } else if at(index) | 0x20 == exponent_letter {
+    } else if at(index) | 0x20 == if hex { b'p' } else { b'e' } {
         index += 1;
-        let negative_exponent = at(index) == b'-';
-        if negative_exponent || at(index) == b'+' {
-            index += 1;
-        }
+        let negative_exponent = skip_sign(operand, &mut index);
         let exponent_start = index;
         while let digit @ 0..=9 = at(index).wrapping_sub(b'0') {
             if exponent < EXPONENT_LIMIT {
@@ -126,7 +114,7 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
         // Decimal: the last digit is worth 10^(exponent - fraction digits).
         // Hex: it is worth 2^(exponent - 4 × fraction digits); split that into
         // whole hex digits (16^power) and a 0..=3 bit shift of the multiplier.
-        let log2_bits_per_digit = if radix == 16 { 2 } else { 0 };
+        let log2_bits_per_digit = if hex { 2 } else { 0 };
         let power_of_last = exponent - (fraction_digits << log2_bits_per_digit);
         let shift = power_of_last & ((1 << log2_bits_per_digit) - 1);
         // At most 86,400 × 10^9 × 8 < 2^50, so `digit × multiplier + carry` < 2^55.
@@ -181,6 +169,13 @@ fn times(operand: &[u8], start: usize, end: usize, radix: u64, mut power: isize,
         power += 1;
     }
     whole.saturating_add(has_fraction as u64)
+}
+
+/// Moves `index` past a `+` or `-`; whether it was `-`.
+fn skip_sign(text: &[u8], index: &mut usize) -> bool {
+    let sign = text.get(*index).copied().unwrap_or(0);
+    *index += (sign == b'+' || sign == b'-') as usize;
+    sign == b'-'
 }
 
 /// The value of a decimal or hex digit (either case); 255 for anything else.
