@@ -102,6 +102,20 @@ fn arm_v7_uses_no_vfp_or_neon_instruction() {
     assert!(vector.is_empty(), "VFP/NEON instructions: {vector:?}");
 }
 
+/// The README's size table speaks of the binaries as built, not as they were.
+fn matches_the_readme_size_table(bin: &Binary) {
+    let size = std::fs::metadata(&bin.path).unwrap().len();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let sizes = readme.split("\n## Sizes\n").nth(1).expect("README has a Sizes section");
+    let row = sizes
+        .lines()
+        .take_while(|line| !line.starts_with("## "))
+        .find(|line| line.starts_with(&format!("| {} |", bin.arch)))
+        .unwrap_or_else(|| panic!("README's Sizes table has no row for {}", bin.arch));
+    let documented: u64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert_eq!(documented, size, "{}: README says {documented} bytes, the binary has {size}", bin.arch);
+}
+
 #[test]
 fn every_arch_has_a_budget() {
     for arch in ARCHES {
@@ -109,4 +123,4 @@ fn every_arch_has_a_budget() {
     }
 }
 
-per_arch!(within_its_size_budget, is_a_static_executable_with_one_rx_segment);
+per_arch!(within_its_size_budget, is_a_static_executable_with_one_rx_segment, matches_the_readme_size_table);
