@@ -116,6 +116,32 @@ fn matches_the_readme_size_table(bin: &Binary) {
     assert_eq!(documented, size, "{}: README says {documented} bytes, the binary has {size}", bin.arch);
 }
 
+/// The README's headline and docs/benchmarks.md come from `scripts/bench`: they
+/// must have measured this amd64 binary, not an older one (rerun the script
+/// after a change that moves the size).
+#[test]
+fn benchmarks_measured_this_binary() {
+    let bin = Binary::for_arch("amd64");
+    let size = std::fs::metadata(&bin.path).unwrap().len();
+    let shown = format!("{size}")
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let report = std::fs::read_to_string(repo().join("docs/benchmarks.md")).unwrap();
+    assert!(
+        report.contains(&format!("| ours | `dist/sleep-linux-amd64` | static | {shown} |")),
+        "docs/benchmarks.md did not measure this {size}-byte binary: run scripts/bench"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("| file size (bytes) | {shown} |")),
+        "README's headline did not measure this {size}-byte binary: run scripts/bench"
+    );
+}
+
 #[test]
 fn every_arch_has_a_budget() {
     for arch in ARCHES {
