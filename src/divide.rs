@@ -1,7 +1,7 @@
 //! `u64` division for the arch without a divide instruction.
 //!
 //! Elsewhere this is the `/` and `%` operators: one instruction on 64-bit
-//! arches, a 160-byte `__udivdi3` on i686. Baseline ARMv7-A has no divide
+//! arches, a 160-byte `__udivdi3` on 32-bit x86. Baseline ARMv7-A has no divide
 //! instruction at all, and the operators would link about 1.2 KB of
 //! division routines; a shift-and-subtract loop is a few dozen bytes, and
 //! fast enough (64 steps per call, one call per operand digit).

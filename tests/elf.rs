@@ -83,23 +83,44 @@ fn llvm_objdump() -> std::path::PathBuf {
     path
 }
 
-/// The arm-v7 binary is built for a target that assumes NEON, with NEON
-/// turned off (.cargo/config.toml): no VFP or NEON instruction may appear,
-/// or it would die with SIGILL on ARMv7 cores without them.
-#[test]
-fn arm_v7_uses_no_vfp_or_neon_instruction() {
-    let bin = Binary::for_arch("arm-v7");
+/// The instructions of a binary, one mnemonic with its operands per line.
+fn disassembly(bin: &Binary, triple: &str) -> Vec<String> {
     let output = std::process::Command::new(llvm_objdump())
-        .args(["--disassemble-all", "--triple=thumbv7-linux-gnueabihf", "--no-show-raw-insn"])
+        .args(["--disassemble-all", &format!("--triple={triple}"), "--no-show-raw-insn"])
         .arg(&bin.path)
         .output()
         .unwrap();
     assert!(output.status.success());
     let listing = String::from_utf8(output.stdout).unwrap();
-    let mnemonics: Vec<&str> = listing.lines().filter_map(|line| line.split('\t').nth(1)).collect();
-    assert!(mnemonics.len() > 100, "disassembly looks empty");
-    let vector: Vec<&&str> = mnemonics.iter().filter(|m| m.starts_with('v')).collect();
+    let instructions: Vec<String> = listing
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(_, rest)| rest.trim().to_string())
+        .collect();
+    assert!(instructions.len() > 100, "disassembly looks empty");
+    instructions
+}
+
+/// The arm-v7 binary is built for a target that assumes NEON, with NEON
+/// turned off (.cargo/config.toml): no VFP or NEON instruction may appear,
+/// or it would die with SIGILL on ARMv7 cores without them.
+#[test]
+fn arm_v7_uses_no_vfp_or_neon_instruction() {
+    let instructions = disassembly(&Binary::for_arch("arm-v7"), "thumbv7-linux-gnueabihf");
+    let vector: Vec<&String> = instructions.iter().filter(|i| i.starts_with('v')).collect();
     assert!(vector.is_empty(), "VFP/NEON instructions: {vector:?}");
+}
+
+/// The 386 binary is built for i586: no SSE (xmm registers) and no CMOV,
+/// which a Pentium lacks (the tests also run it as one under qemu).
+#[test]
+fn x86_32_uses_no_sse_or_cmov() {
+    let instructions = disassembly(&Binary::for_arch("386"), "i586-linux-gnu");
+    let newer: Vec<&String> = instructions
+        .iter()
+        .filter(|i| i.contains("xmm") || i.contains("%mm") || i.starts_with("cmov"))
+        .collect();
+    assert!(newer.is_empty(), "instructions a Pentium lacks: {newer:?}");
 }
 
 /// The README's size table speaks of the binaries as built, not as they were.

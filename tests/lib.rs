@@ -27,6 +27,8 @@ pub struct Binary {
     pub path: PathBuf,
     /// The emulator, when the arch is not the host's.
     pub runner: Option<PathBuf>,
+    /// Its arguments before the binary.
+    pub runner_args: Vec<String>,
 }
 
 /// The repository root.
@@ -46,14 +48,16 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// The qemu-user emulator for a foreign arch.
-fn default_emulator(arch: &str) -> &'static str {
+/// The qemu-user emulator for an arch, and the CPU it emulates: the oldest
+/// the binary is meant for, so an instruction it lacks would fail a test.
+fn default_emulator(arch: &str) -> (&'static str, &'static [&'static str]) {
     match arch {
-        "amd64" => "qemu-x86_64-static",
-        "arm64" => "qemu-aarch64-static",
-        "arm-v7" => "qemu-arm-static",
-        "riscv64" => "qemu-riscv64-static",
-        "386" => "qemu-i386-static",
+        "amd64" => ("qemu-x86_64-static", &[]),
+        "arm64" => ("qemu-aarch64-static", &[]),
+        "arm-v7" => ("qemu-arm-static", &[]),
+        "riscv64" => ("qemu-riscv64-static", &[]),
+        // A Pentium: no SSE, no CMOV (the binary is built for i586).
+        "386" => ("qemu-i386-static", &["-cpu", "pentium"]),
         other => panic!("no emulator known for {other}"),
     }
 }
@@ -80,18 +84,21 @@ impl Binary {
             path.display()
         );
         let variable = format!("SLEEP_RUNNER_{}", arch.to_uppercase().replace('-', "_"));
-        let runner = match std::env::var(&variable) {
-            Ok(runner) if runner.is_empty() => None,
-            Ok(runner) => Some(runner),
-            Err(_) if arch == host_arch() => None,
-            Err(_) => Some(default_emulator(arch).to_string()),
+        let (runner, runner_args) = match std::env::var(&variable) {
+            Ok(runner) if runner.is_empty() => (None, vec![]),
+            Ok(runner) => (Some(runner), vec![]),
+            Err(_) if arch == host_arch() => (None, vec![]),
+            Err(_) => {
+                let (emulator, args) = default_emulator(arch);
+                (Some(emulator.to_string()), args.iter().map(|arg| arg.to_string()).collect())
+            }
         };
         let runner = runner.map(|name| {
             which(&name).unwrap_or_else(|| {
                 panic!("emulator {name} for {arch} not found: install qemu-user-static (scripts/setup) or set {variable}")
             })
         });
-        Binary { arch, path, runner }
+        Binary { arch, path, runner, runner_args }
     }
 
     /// A command that runs this binary with `args`.
@@ -103,7 +110,7 @@ impl Binary {
         let mut command = match &self.runner {
             Some(runner) => {
                 let mut command = Command::new(runner);
-                command.arg(&self.path);
+                command.args(&self.runner_args).arg(&self.path);
                 command
             }
             None => Command::new(&self.path),
