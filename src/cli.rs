@@ -97,7 +97,8 @@ fn print(console: &mut impl Console, text: &[u8]) -> Action {
 
 /// Writes `prefix`, then `arg` escaped, then `'` and a newline.
 ///
-/// Printable ASCII is written as is, except `\`; control bytes become C
+/// Printable ASCII is written as is, except `\` and `'` (written `\\` and
+/// `\'`, so the quoted text is unambiguous); control bytes become C
 /// escapes (`\t`, `\n`, ...), and everything else, including every byte of
 /// non-ASCII text, `\xHH`. So no terminal control sequence ever passes through.
 ///
@@ -107,12 +108,12 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
     console.err(prefix);
     for byte in arg {
         let (second, length) = match byte {
-            b' '..=b'~' if *byte != b'\\' => {
+            b' '..=b'~' if *byte != b'\\' && *byte != b'\'' => {
                 console.err(core::slice::from_ref(byte));
                 continue;
             }
             7..=13 => (b"abtnvfr"[(byte - 7) as usize], 2),
-            b'\\' => (b'\\', 2),
+            b'\\' | b'\'' => (*byte, 2),
             _ => (b'x', 4),
         };
         let escape = [b'\\', second, hex_digit(byte >> 4), hex_digit(*byte)];
@@ -247,7 +248,7 @@ mod tests {
         #[test]
         fn control_and_non_ascii_bytes_are_escaped() {
             let (_, _, err) = run(&[b"a\tb\x1b[31m\xff\\\x7f'"]);
-            assert_eq!(err, format!("sleep: invalid time interval 'a\\tb\\x1b[31m\\xff\\\\\\x7f''\n{TRY}"));
+            assert_eq!(err, format!("sleep: invalid time interval 'a\\tb\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}"));
         }
 
         #[test]

@@ -40,11 +40,13 @@ fn write(fd: usize, bytes: &[u8]) -> usize {
 
 /// Ends the process (all threads) with `status`.
 pub fn exit(status: u8) -> ! {
-    // SAFETY: exit_group has no memory effects and does not return.
+    // SAFETY: exit_group has no memory effects.
     unsafe {
         raw::syscall1(Sysno::exit_group as usize, status as usize);
-        core::hint::unreachable_unchecked()
     }
+    // exit_group does not return; should something (seccomp, ptrace) make
+    // it, die on an illegal instruction rather than run on.
+    crate::arch::trap()
 }
 
 /// The current `CLOCK_MONOTONIC` time. (Should the call fail, on a 32-bit
@@ -116,8 +118,21 @@ struct SigAction {
     mask: [u32; 2],
 }
 
-/// x86 and x86_64 refuse to deliver a signal to a handler without it; the
-/// others accept it. The restorer itself is never used: our handler never
+// The kernel reads exactly this many bytes; every field after `flags` is 0,
+// so a wrong layout would go unnoticed at run time: check it when building.
+const _: () = assert!(
+    size_of::<SigAction>()
+        == if cfg!(target_arch = "riscv64") {
+            24
+        } else if cfg!(target_pointer_width = "64") {
+            32
+        } else {
+            20
+        }
+);
+
+/// x86_64 refuses to deliver a signal to a handler without it (i386 and the
+/// ARM arches fall back to a trampoline of their own); it is harmless there. The restorer itself is never used: our handler never
 /// returns, so it needs no trampoline back into the kernel.
 #[cfg(not(target_arch = "riscv64"))]
 const SA_RESTORER: usize = 0x0400_0000;

@@ -93,18 +93,47 @@ fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
     assert_sleeps(bin, &["0x1p-99999"], Duration::ZERO);
 }
 
+/// Waits until the process is blocked in `clock_nanosleep` (read from
+/// /proc/PID/syscall: under qemu it is the host call qemu makes for the
+/// guest's, with the same clock and flags); returns the call's first two
+/// arguments, the clock and the flags.
+fn wait_until_sleeping(child: &Child) -> (u64, u64) {
+    let start = Instant::now();
+    loop {
+        let syscall = std::fs::read_to_string(format!("/proc/{}/syscall", child.id())).unwrap_or_default();
+        let fields: Vec<&str> = syscall.split_whitespace().collect();
+        if fields.first().and_then(|number| number.parse::<i64>().ok()) == Some(libc::SYS_clock_nanosleep) {
+            let argument = |i: usize| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).unwrap();
+            return (argument(1), argument(2));
+        }
+        assert!(start.elapsed() < secs(10.0), "not sleeping after 10 s: {syscall:?}");
+        sleep(Duration::from_millis(2));
+    }
+}
+
+fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) {
+    let mut child = bin.command(["30"]).spawn().unwrap();
+    let (clock, flags) = wait_until_sleeping(&child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(clock, libc::CLOCK_MONOTONIC as u64, "on {}: not CLOCK_MONOTONIC", bin.arch);
+    assert_eq!(flags, libc::TIMER_ABSTIME as u64, "on {}: not TIMER_ABSTIME", bin.arch);
+}
+
 fn when_stopped_and_continued_then_the_deadline_does_not_move(bin: &Binary) {
     let start = Instant::now();
-    let mut child = spawn_running(bin, &["1"], secs(0.2));
+    let mut child = bin.command(["1"]).spawn().unwrap();
+    wait_until_sleeping(&child);
+    let asleep_at = start.elapsed();
     send(&child, libc::SIGSTOP);
     sleep(secs(1.8));
     send(&child, libc::SIGCONT);
     let status = wait_with_deadline(&mut child, secs(10.0));
     let elapsed = start.elapsed();
     assert_eq!(status.code(), Some(0));
-    // A relative sleep restarted after the stop would end near 2.8 s; the
-    // absolute deadline (1 s) has passed, so it ends as soon as it runs.
-    assert!(elapsed < secs(2.6), "on {}: ended after {elapsed:?}", bin.arch);
+    // The deadline (1 s after it fell asleep) passed while it was stopped: it
+    // ends as soon as it runs again, not 1 s or more later.
+    assert!(elapsed < asleep_at + secs(2.6), "on {}: ended after {elapsed:?}", bin.arch);
 }
 
 // ---- forever ---------------------------------------------------------------
@@ -136,7 +165,7 @@ fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
 // ---- signals ---------------------------------------------------------------
 
 fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL, libc::SIGUSR1] {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL, libc::SIGUSR1, libc::SIGSEGV] {
         let mut child = spawn_running(bin, &["30"], secs(0.5));
         send(&child, signal);
         let status = wait_with_deadline(&mut child, secs(10.0));
@@ -239,12 +268,12 @@ fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
 
 fn when_an_operand_has_control_bytes_then_they_are_escaped(bin: &Binary) {
     use std::os::unix::ffi::OsStrExt;
-    let operand = std::ffi::OsStr::from_bytes(b"1\t\x1b[2J\xff\\\x7f\n");
+    let operand = std::ffi::OsStr::from_bytes(b"1\t\x1b[2J\xff\\\x7f'\n");
     bin.cmd([operand])
         .assert()
         .code(1)
         .stdout("")
-        .stderr(format!("{}{TRY}", invalid("1\\t\\x1b[2J\\xff\\\\\\x7f\\n")));
+        .stderr(format!("{}{TRY}", invalid("1\\t\\x1b[2J\\xff\\\\\\x7f\\'\\n")));
 }
 
 // ---- limits ----------------------------------------------------------------
@@ -287,6 +316,7 @@ per_arch!(
     when_several_operands_then_it_sleeps_their_sum,
     when_units_hex_and_exponents_then_exact_values,
     when_zero_or_tiny_then_it_exits_at_once,
+    when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline,
     when_stopped_and_continued_then_the_deadline_does_not_move,
     when_infinity_or_huge_then_it_runs_until_killed,
     when_forever_then_it_uses_no_cpu,

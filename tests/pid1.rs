@@ -136,6 +136,19 @@ fn when_pid_1_gets_sigint_then_it_exits_130(bin: &Binary) {
     stopped_by(bin, libc::SIGINT, 130);
 }
 
+fn when_pid_1_sleeps_forever_then_it_uses_no_cpu(bin: &Binary) {
+    let namespace = Namespace::for_binary(bin, &["infinity"]);
+    sleep(secs(1.0));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", namespace.init)).unwrap();
+    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let (state, utime, stime) =
+        (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
+    assert_eq!(state, "S", "on {}: not blocked in the kernel", bin.arch);
+    // qemu needs a few ticks to start; a spinning process would use ~100.
+    assert!(utime + stime < 50, "on {}: {utime}+{stime} ticks of CPU in 1 s", bin.arch);
+}
+
 fn when_orphans_exit_then_pid_1_reaps_them(bin: &Binary) {
     let namespace = Namespace::for_binary(bin, &["infinity"]);
     // Five background sleeps, orphaned when their shell exits at once.
@@ -178,6 +191,7 @@ per_arch!(
     when_pid_1_sleeps_then_it_exits_0_on_time,
     when_pid_1_gets_sigterm_then_it_exits_143,
     when_pid_1_gets_sigint_then_it_exits_130,
+    when_pid_1_sleeps_forever_then_it_uses_no_cpu,
     when_orphans_exit_then_pid_1_reaps_them,
     when_orphans_exit_during_a_timed_sleep_then_the_deadline_holds,
     when_exec_d_with_zombie_children_then_they_are_reaped,

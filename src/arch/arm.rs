@@ -25,3 +25,14 @@ pub unsafe extern "C" fn _start() -> ! {
 /// the symbol (4 bytes).
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
+
+/// Stops the process with SIGILL; for paths that must never be reached.
+pub fn trap() -> ! {
+    // SAFETY: the instruction only raises SIGILL; it touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "udf #0", // permanently undefined: SIGILL
+            options(noreturn, nomem, nostack),
+        )
+    }
+}

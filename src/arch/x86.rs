@@ -1,4 +1,4 @@
-//! i686 (32-bit x86): the entry point.
+//! 386 (32-bit x86, built for i586: no SSE, no CMOV): the entry point.
 //!
 //! At `_start` the kernel leaves `%esp` 16-byte aligned, pointing at `argc`,
 //! followed by the `argv` pointers, a null, the `envp` pointers, a null and
@@ -18,4 +18,15 @@ pub unsafe extern "C" fn _start() -> ! {
         "call {entry}",  // never returns
         entry = sym crate::entry,
     )
+}
+
+/// Stops the process with SIGILL; for paths that must never be reached.
+pub fn trap() -> ! {
+    // SAFETY: the instruction only raises SIGILL; it touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "ud2", // an illegal instruction: SIGILL
+            options(noreturn, nomem, nostack),
+        )
+    }
 }
