@@ -72,11 +72,17 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     // Not one digit (only a point, or nothing): it must be "inf" or "infinity".
     let infinite = digits_end - digits_start == seen_point as usize;
     if infinite {
-        index = digits_start;
-        if hex || !matches_ignore_case(operand, &mut index, b"inf") {
+        // One loop over "infinity": cheaper than two prefix checks.
+        let mut matched = 0;
+        while let Some(&letter) = b"infinity".get(matched)
+            && at(digits_start + matched) | 0x20 == letter
+        {
+            matched += 1;
+        }
+        if hex || matched < 3 {
             return None;
         }
-        matches_ignore_case(operand, &mut index, b"inity");
+        index = digits_start + if matched == 8 { 8 } else { 3 };
     } else if at(index) | 0x20 == if hex { b'p' } else { b'e' } {
         index += 1;
         let negative_exponent = skip_sign(operand, &mut index);
@@ -189,20 +195,6 @@ fn digit_value(byte: u8) -> u64 {
     } else {
         255
     }
-}
-
-/// Whether `text[*index..]` starts with `word` (lowercase ASCII letters) in
-/// any letter case; if so, moves `index` past it.
-fn matches_ignore_case(text: &[u8], index: &mut usize, word: &[u8]) -> bool {
-    let mut at = *index;
-    for &letter in word {
-        if text.get(at).copied().unwrap_or(0) | 0x20 != letter {
-            return false;
-        }
-        at += 1;
-    }
-    *index = at;
-    true
 }
 
 #[cfg(test)]
