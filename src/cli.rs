@@ -42,17 +42,24 @@ where
     Args: Iterator<Item = &'a [u8]> + Clone,
 {
     for arg in args.clone() {
-        match arg {
+        let text = match arg {
             [b'-', b'-'] => break,
-            [b'-', b'-', name @ ..] if is_prefix(name, b"help") => return print(console, HELP),
-            [b'-', b'-', name @ ..] if is_prefix(name, b"version") => return print(console, VERSION),
+            [b'-', b'-', name @ ..] if is_prefix(name, b"help") => HELP,
+            [b'-', b'-', name @ ..] if is_prefix(name, b"version") => VERSION,
             [b'-', _, ..] => {
                 report(console, b"sleep: unrecognized option '", arg);
                 console.err(TRY_HELP);
                 return Action::Exit(1);
             }
-            _ => {}
+            _ => continue,
+        };
+        // Help and version go to standard output; failing to write them (a
+        // closed pipe, a full disk) is an error, as in GNU.
+        if console.out(text) {
+            return Action::Exit(0);
         }
+        console.err(b"sleep: write error\n");
+        return Action::Exit(1);
     }
 
     let mut total = 0u64;
@@ -82,17 +89,6 @@ where
         return Action::Exit(1);
     }
     Action::Sleep(total)
-}
-
-/// Help and version go to standard output; failing to write them (a closed
-/// pipe, a full disk) is an error, as in GNU.
-fn print(console: &mut impl Console, text: &[u8]) -> Action {
-    if console.out(text) {
-        Action::Exit(0)
-    } else {
-        console.err(b"sleep: write error\n");
-        Action::Exit(1)
-    }
 }
 
 /// Writes `prefix`, then `arg` escaped, then `'` and a newline.
