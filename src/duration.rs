@@ -153,7 +153,9 @@ fn times(operand: &[u8], start: usize, end: usize, radix: u64, mut power: isize,
             if byte == b'.' {
                 continue;
             }
-            digit_value(byte)
+            // Already validated as a digit: '0'..'9' keep their low nibble;
+            // 'a'..'f' and 'A'..'F' (0x61.., 0x41..) have 1..6 there, plus 9.
+            ((byte & 15) + 9 * (byte >> 6)) as u64
         } else if carry != 0 {
             0
         } else {
