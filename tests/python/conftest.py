@@ -7,6 +7,7 @@ new arch there is tested here without editing anything.
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -132,3 +133,12 @@ def _glob_to_regex(pattern: str) -> str:
 @pytest.fixture(scope="session")
 def arches() -> list[str]:
     return all_arches()
+
+
+def copy_build_context(destination):
+    """Copies the build context (see context_files) into `destination`."""
+    for name in context_files():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    return destination

@@ -6,14 +6,13 @@ test_reproducible.py for a real build of every arch)."""
 
 import os
 import re
-import shutil
 import subprocess
 import tomllib
 
 import pytest
 
 from conftest import (
-    REPO, context_files, docker_platform, flags, parse_dockerfile, stages, unquote,
+    REPO, context_files, copy_build_context, docker_platform, flags, parse_dockerfile, stages, unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -133,11 +132,7 @@ class TestBuildStage:
 @pytest.fixture
 def context_copy(tmp_path):
     """The build context (the files `docker build .` would send) in a temp dir."""
-    for name in context_files():
-        destination = tmp_path / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, destination)
-    return tmp_path
+    return copy_build_context(tmp_path)
 
 
 def run_build_stage(script, directory, targetarch, variant=""):

@@ -12,15 +12,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, all_arches, context_files, docker_platform, parse_dockerfile, stages
+from conftest import REPO, all_arches, copy_build_context, docker_platform, parse_dockerfile, stages
 
 
-def copy_work_tree(destination):
-    for name in context_files():
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    return destination
 
 
 def build_env(tree):
@@ -47,8 +41,8 @@ def dist(tree):
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("reproducible")
-    short = copy_work_tree(base / "a")
-    long = copy_work_tree(base / ("a-much-longer-directory-name-" * 3) / "nested" / "b")
+    short = copy_build_context(base / "a")
+    long = copy_build_context(base / ("a-much-longer-directory-name-" * 3) / "nested" / "b")
     for tree in (short, long):
         run(["scripts/build"], tree)
     # Snapshots: the Docker test below rebuilds single arches in `long`,
