@@ -61,12 +61,14 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
         let argv = stack.add(1) as *const *const u8;
         Args { next: argv.wrapping_add(1), end: argv.add(argc) }
     };
+    // As early as possible: until the handlers are in, the kernel drops a
+    // SIGTERM sent to PID 1.
+    if sys::is_pid_1() {
+        sys::act_as_init();
+    }
     match cli::plan(args, &mut sys::Stdio) {
         Action::Exit(status) => sys::exit(status),
         Action::Sleep(nanos) => {
-            if sys::is_pid_1() {
-                sys::act_as_init();
-            }
             if sys::sleep_until(sys::monotonic_now().after(nanos)) {
                 sys::exit(0)
             }
