@@ -15,7 +15,7 @@
 mod arch;
 mod sys;
 
-use sleep::cli::{self, Action};
+use sleep::cli::{self, Action, Console};
 
 /// The arguments after `argv[0]`, as byte strings without their NUL.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
             if sys::sleep_until(sys::monotonic_now().after(nanos)) {
                 sys::exit(0)
             }
-            sys::complain(sys::SLEEP_FAILED);
+            sys::Stdio.err(sys::SLEEP_FAILED);
             sys::exit(1)
         }
     }

@@ -89,11 +89,6 @@ pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep failed\n";
 #[cfg(target_pointer_width = "32")]
 pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n";
 
-/// Writes `message` to standard error.
-pub fn complain(message: &[u8]) {
-    write(STDERR, message);
-}
-
 /// Whether this process is the init of its PID namespace (a container's
 /// main process, or `unshare --pid --fork`'s child).
 pub fn is_pid_1() -> bool {
