@@ -14,16 +14,12 @@ use std::{
 
 use assert_cmd::assert::OutputAssertExt;
 use predicates::prelude::*;
-use sleep_tests::{Binary, per_arch, timed};
+use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, timed};
 
 const TRY: &str = "Try 'sleep --help' for more information.\n";
 
 /// How long a process may take beyond its sleep here, qemu included.
 const SLACK: Duration = Duration::from_secs(3);
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
 
 /// Asserts the binary exits 0 with no output after at least `at_least`.
 fn assert_sleeps(bin: &Binary, args: &[&str], at_least: Duration) {
@@ -52,22 +48,14 @@ fn spawn_running(bin: &Binary, args: &[&str], alive_for: Duration) -> Child {
 }
 
 fn send(child: &Child, signal: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    send_signal(child.id(), signal);
 }
 
 fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("did not end within {limit:?}");
-        }
-        sleep(Duration::from_millis(10));
-    }
+    poll(limit, || child.try_wait().unwrap()).unwrap_or_else(|| {
+        child.kill().unwrap();
+        panic!("did not end within {limit:?}");
+    })
 }
 
 // ---- sleeping -------------------------------------------------------------
@@ -98,17 +86,15 @@ fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
 /// guest's, with the same clock and flags); returns the call's first two
 /// arguments, the clock and the flags.
 fn wait_until_sleeping(child: &Child) -> (u64, u64) {
-    let start = Instant::now();
-    loop {
-        let syscall = std::fs::read_to_string(format!("/proc/{}/syscall", child.id())).unwrap_or_default();
+    let syscall = || std::fs::read_to_string(format!("/proc/{}/syscall", child.id())).unwrap_or_default();
+    poll(secs(10.0), || {
+        let syscall = syscall();
         let fields: Vec<&str> = syscall.split_whitespace().collect();
-        if fields.first().and_then(|number| number.parse::<i64>().ok()) == Some(libc::SYS_clock_nanosleep) {
-            let argument = |i: usize| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).unwrap();
-            return (argument(1), argument(2));
-        }
-        assert!(start.elapsed() < secs(10.0), "not sleeping after 10 s: {syscall:?}");
-        sleep(Duration::from_millis(2));
-    }
+        let number = fields.first().and_then(|number| number.parse::<i64>().ok());
+        let argument = |i: usize| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).unwrap();
+        (number == Some(libc::SYS_clock_nanosleep)).then(|| (argument(1), argument(2)))
+    })
+    .unwrap_or_else(|| panic!("not sleeping after 10 s: {:?}", syscall()))
 }
 
 fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) {
@@ -148,18 +134,13 @@ fn when_infinity_or_huge_then_it_runs_until_killed(bin: &Binary) {
 }
 
 fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
-    let child = spawn_running(bin, &["infinity"], secs(1.0));
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
-    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
-    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    let (state, utime, stime) =
-        (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
+    let mut child = spawn_running(bin, &["infinity"], secs(1.0));
+    let (state, ticks) = state_and_cpu_ticks(child.id());
     send(&child, libc::SIGKILL);
-    let mut child = child;
     child.wait().unwrap();
     assert_eq!(state, "S", "on {}: not blocked in the kernel", bin.arch);
     // qemu needs a few ticks to start; a spinning process would use ~100.
-    assert!(utime + stime < 50, "on {}: {utime}+{stime} ticks of CPU in 1 s", bin.arch);
+    assert!(ticks < 50, "on {}: {ticks} ticks of CPU in 1 s", bin.arch);
 }
 
 // ---- signals ---------------------------------------------------------------

@@ -132,6 +132,41 @@ impl Binary {
     }
 }
 
+/// `s` seconds.
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// Calls `check` every few milliseconds until it gives a value, or `limit` passes.
+pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` to a process this test started.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory effects; the pid is one of our processes.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill({pid}, {signal})");
+}
+
+/// A process's state letter (`S` = blocked in the kernel) and the CPU time
+/// it has used, user plus system, in clock ticks (from /proc/PID/stat).
+pub fn state_and_cpu_ticks(pid: u32) -> (String, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    (fields[0].to_string(), ticks)
+}
+
 /// Runs `f` and returns how long it took along with its result.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     let start = Instant::now();

@@ -13,11 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, per_arch, which};
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
+use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, which};
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
 struct Namespace {
@@ -89,24 +85,6 @@ fn children(pid: u32) -> BTreeSet<u32> {
         .collect()
 }
 
-fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        sleep(Duration::from_millis(5));
-    }
-}
-
-fn kill(pid: u32, signal: i32) {
-    // SAFETY: kill(2) on a process we started.
-    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
-}
-
 fn when_pid_1_sleeps_then_it_exits_0_on_time(bin: &Binary) {
     let mut namespace = Namespace::for_binary(bin, &["0.5"]);
     let (elapsed, status) = namespace.wait(secs(10.0));
@@ -120,7 +98,7 @@ fn stopped_by(bin: &Binary, signal: i32, expected_status: i32) {
     sleep(secs(0.5));
     assert!(namespace.unshare.try_wait().unwrap().is_none(), "on {}: ended early", bin.arch);
     let sent = Instant::now();
-    kill(namespace.init, signal);
+    send_signal(namespace.init, signal);
     let (_, status) = namespace.wait(secs(10.0));
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(expected_status), "on {}: {status:?}", bin.arch);
@@ -139,14 +117,10 @@ fn when_pid_1_gets_sigint_then_it_exits_130(bin: &Binary) {
 fn when_pid_1_sleeps_forever_then_it_uses_no_cpu(bin: &Binary) {
     let namespace = Namespace::for_binary(bin, &["infinity"]);
     sleep(secs(1.0));
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", namespace.init)).unwrap();
-    // Fields after the command name: state is 3rd, utime 14th, stime 15th.
-    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    let (state, utime, stime) =
-        (fields[0], fields[11].parse::<u64>().unwrap(), fields[12].parse::<u64>().unwrap());
+    let (state, ticks) = state_and_cpu_ticks(namespace.init);
     assert_eq!(state, "S", "on {}: not blocked in the kernel", bin.arch);
     // qemu needs a few ticks to start; a spinning process would use ~100.
-    assert!(utime + stime < 50, "on {}: {utime}+{stime} ticks of CPU in 1 s", bin.arch);
+    assert!(ticks < 50, "on {}: {ticks} ticks of CPU in 1 s", bin.arch);
 }
 
 fn when_orphans_exit_then_pid_1_reaps_them(bin: &Binary) {

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, host_arch, which};
+use sleep_tests::{Binary, host_arch, poll, which};
 
 const TRY: &str = "Try 'sleep --help' for more information.\n";
 
@@ -100,15 +100,8 @@ impl Container {
     fn wait(&mut self, limit: Duration) -> (Duration, Option<i32>) {
         let run = self.run.as_mut().unwrap();
         let start = Instant::now();
-        loop {
-            if let Some(status) = run.try_wait().unwrap() {
-                return (start.elapsed(), status.code());
-            }
-            if start.elapsed() > limit {
-                return (start.elapsed(), None);
-            }
-            sleep(Duration::from_millis(5));
-        }
+        let status = poll(limit, || run.try_wait().unwrap());
+        (start.elapsed(), status.and_then(|status| status.code()))
     }
 }
 
