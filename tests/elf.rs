@@ -163,6 +163,29 @@ fn benchmarks_measured_this_binary() {
     );
 }
 
+/// scripts/arches (what is built, and the Docker mapping) and the tests'
+/// list (what is tested) name the same arches, and rust-toolchain.toml
+/// installs every target they are built for.
+#[test]
+fn the_arch_lists_agree() {
+    let shell = |script: &str| {
+        let output = std::process::Command::new("bash")
+            .args(["-c", &format!("source scripts/arches && {script}")])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{script}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let built: Vec<String> = shell("echo ${ALL_ARCHES[*]}").split_whitespace().map(String::from).collect();
+    assert_eq!(built, ARCHES, "scripts/arches and tests/lib.rs list different arches");
+    let toolchain = std::fs::read_to_string(repo().join("rust-toolchain.toml")).unwrap();
+    for arch in ARCHES {
+        let target = shell(&format!("rust_target {arch}"));
+        assert!(toolchain.contains(&format!("\"{}\"", target.trim())), "rust-toolchain.toml lacks {target}");
+    }
+}
+
 #[test]
 fn every_arch_has_a_budget() {
     for arch in ARCHES {
