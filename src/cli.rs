@@ -11,9 +11,11 @@ use crate::duration;
 /// What the process does once the command line is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Exit now with this status (help, version, or an error already reported).
+    /// Exit now with this status (help, version, an error already reported,
+    /// or a zero total: nothing to wait for).
     Exit(u8),
-    /// Sleep this many nanoseconds ([`duration::FOREVER`] never ends), then exit 0.
+    /// Sleep this many nanoseconds, never 0 ([`duration::FOREVER`] never
+    /// ends), then exit 0.
     Sleep(u64),
 }
 
@@ -87,6 +89,10 @@ where
     if !all_valid {
         console.err(TRY_HELP);
         return Action::Exit(1);
+    }
+    // Nothing to wait for: exit at once, with no clock read and no sleep call.
+    if total == 0 {
+        return Action::Exit(0);
     }
     Action::Sleep(total)
 }
@@ -168,6 +174,14 @@ mod tests {
         }
 
         #[test]
+        fn a_zero_total_exits_at_once() {
+            // Exit, not a sleep of 0: no clock read and no sleep call.
+            assert_eq!(run(&[b"0"]), (Action::Exit(0), String::new(), String::new()));
+            assert_eq!(run(&[b"0s", b"0x0p9", b"0e-400"]).0, Action::Exit(0));
+            assert_eq!(run(&[b"1e-400"]).0, Action::Sleep(1));
+        }
+
+        #[test]
         fn sums_saturate() {
             assert_eq!(run(&[b"inf", b"1"]).0, Action::Sleep(duration::FOREVER));
             assert_eq!(run(&[b"10000000000", b"10000000000"]).0, Action::Sleep(duration::FOREVER));
@@ -210,7 +224,7 @@ mod tests {
             let (action, _, err) = run(&[b"--", b"--help"]);
             assert_eq!(action, Action::Exit(1));
             assert_eq!(err, format!("sleep: invalid time interval '--help'\n{TRY}"));
-            assert_eq!(run(&[b"--", b"-0"]).0, Action::Sleep(0));
+            assert_eq!(run(&[b"--", b"-0"]).0, Action::Exit(0));
             assert_eq!(run(&[b"--", b"1", b"--"]).0, Action::Exit(1));
         }
 
