@@ -35,7 +35,7 @@ fraction and exponent, or inf[inity]. SUFFIX: s, m, h, d.
 
 pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 
-const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
+pub const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
 
 /// Reads the arguments (without `argv[0]`) and decides; writes help,
 /// version or diagnostics to `console` on the way.

@@ -13,10 +13,9 @@ use std::{
 };
 
 use assert_cmd::assert::OutputAssertExt;
-use predicates::prelude::*;
-use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, timed};
-
-const TRY: &str = "Try 'sleep --help' for more information.\n";
+use sleep_tests::{
+    Binary, TRY, per_arch, poll, secs, send_signal, state_and_cpu_ticks, timed, wait_with_deadline,
+};
 
 /// How long a process may take beyond its sleep here, qemu included.
 const SLACK: Duration = Duration::from_secs(3);
@@ -28,11 +27,16 @@ fn assert_sleeps(bin: &Binary, args: &[&str], at_least: Duration) {
     assert!(elapsed < at_least + SLACK, "{args:?} on {}: slept {elapsed:?}, far past {at_least:?}", bin.arch);
 }
 
+/// A valid operand that sleeps far longer than any run here takes: given
+/// next to an invalid one, it shows that nothing was slept before the error.
+const LONG: &str = "1000";
+
 /// Asserts the binary fails with status 1, nothing on stdout, exactly
-/// `stderr`, and without sleeping (it is given long valid operands too).
+/// `stderr`, and without sleeping: well within the time a start-up takes
+/// under qemu, and far from the [`LONG`] operands it is given.
 fn assert_rejects(bin: &Binary, args: &[&str], stderr: &str) {
     let (elapsed, _) = timed(|| bin.cmd(args).assert().code(1).stdout("").stderr(stderr.to_string()));
-    assert!(elapsed < secs(8.0), "{args:?} on {}: took {elapsed:?}, so it slept", bin.arch);
+    assert!(elapsed < SLACK, "{args:?} on {}: took {elapsed:?}, so it slept", bin.arch);
 }
 
 fn invalid(operand: &str) -> String {
@@ -49,13 +53,6 @@ fn spawn_running(bin: &Binary, args: &[&str], alive_for: Duration) -> Child {
 
 fn send(child: &Child, signal: i32) {
     send_signal(child.id(), signal);
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    poll(limit, || child.try_wait().unwrap()).unwrap_or_else(|| {
-        child.kill().unwrap();
-        panic!("did not end within {limit:?}");
-    })
 }
 
 // ---- sleeping -------------------------------------------------------------
@@ -180,7 +177,7 @@ fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
     unsafe {
         command.pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
     }
-    let expected = if bin.arch == "arm-v7" || bin.arch == "386" {
+    let expected = if bin.arch.bits == 32 {
         "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
     } else {
         "sleep: clock_nanosleep failed\n"
@@ -205,7 +202,6 @@ fn when_help_then_usage_on_stdout(bin: &Binary) {
 
 fn when_version_then_version_on_stdout(bin: &Binary) {
     let expected = std::str::from_utf8(sleep::cli::VERSION).unwrap();
-    assert!(expected.starts_with("sleep ") && expected.ends_with('\n'));
     bin.cmd(["--version"]).assert().success().stdout(expected).stderr("");
     bin.cmd(["--v"]).assert().success().stdout(expected);
 }
@@ -231,19 +227,19 @@ fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Bina
     ];
     for operand in bad {
         // "--" is only an operand after the first "--".
-        let args: Vec<&str> = if operand == "--" { vec!["--", "--"] } else { vec![operand] };
+        let args: Vec<&str> = if operand == "--" { vec![LONG, "--", "--"] } else { vec![LONG, operand] };
         assert_rejects(bin, &args, &format!("{}{TRY}", invalid(operand)));
     }
     assert_rejects(
         bin,
-        &["5", "x", "5", "1y", "--", "-1"],
+        &[LONG, "x", LONG, "1y", "--", "-1"],
         &format!("{}{}{}{TRY}", invalid("x"), invalid("1y"), invalid("-1")),
     );
 }
 
 fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
     for option in ["-1", "-0", "-x", "--foo", "--helpme", "---", "-inf"] {
-        assert_rejects(bin, &["5", option], &format!("sleep: unrecognized option '{option}'\n{TRY}"));
+        assert_rejects(bin, &[LONG, option], &format!("sleep: unrecognized option '{option}'\n{TRY}"));
     }
 }
 
@@ -279,17 +275,9 @@ fn when_100000_operands_then_all_are_summed(bin: &Binary) {
     let operands = vec!["0.00001"; 100_000];
     assert_sleeps(bin, &operands, secs(1.0));
     let mut with_one_bad = operands.clone();
+    with_one_bad[0] = LONG;
     with_one_bad[77_777] = "0.00001x";
     assert_rejects(bin, &with_one_bad, &format!("{}{TRY}", invalid("0.00001x")));
-}
-
-fn when_run_with_only_argv0_then_missing_operand(bin: &Binary) {
-    // Through Command, argc is 1: argv[0] only.
-    bin.cmd(Vec::<&str>::new()).assert().code(1).stderr(format!("sleep: missing operand\n{TRY}"));
-}
-
-fn when_output_is_checked_then_stdout_stays_empty_on_success(bin: &Binary) {
-    bin.cmd(["0"]).assert().success().stdout(predicate::str::is_empty()).stderr(predicate::str::is_empty());
 }
 
 per_arch!(
@@ -312,8 +300,6 @@ per_arch!(
     when_an_operand_has_control_bytes_then_they_are_escaped,
     when_an_operand_is_128_kib_then_it_is_read_exactly,
     when_100000_operands_then_all_are_summed,
-    when_run_with_only_argv0_then_missing_operand,
-    when_output_is_checked_then_stdout_stays_empty_on_success,
 );
 
 /// argc 0 (an `execve` with an empty argv) can only be made natively: qemu

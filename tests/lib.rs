@@ -1,8 +1,9 @@
 //! Finding and running the release binaries under test.
 //!
-//! Every black-box test runs once per arch, against `dist/sleep-linux-<arch>`
-//! as built by `scripts/build`: natively when the arch is the host's, under
-//! its qemu-user emulator otherwise. Overrides, for running the same tests
+//! Every black-box test runs once per arch of `arches.txt`, against
+//! `dist/sleep-linux-<arch>` as built by `scripts/build`: natively when the
+//! arch is the host's, under its qemu-user emulator (the table's last column)
+//! otherwise. Overrides, for running the same tests
 //! against another build:
 //!
 //! - `SLEEP_DIST`: the folder with the binaries (default: `<repo>/dist`);
@@ -13,17 +14,38 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
+    process::{Child, Command, ExitStatus},
+    sync::LazyLock,
     time::{Duration, Instant},
 };
 
-/// Every arch we build, by Docker's `TARGETARCH` name (matching `scripts/arches`).
-pub const ARCHES: &[&str] = &["amd64", "arm64", "arm-v7", "riscv64", "386"];
+mod arch_table;
+pub use arch_table::Arch;
+
+// `per_arch!`, made by build.rs from arches.txt.
+include!(concat!(env!("OUT_DIR"), "/per_arch.rs"));
+
+/// Every arch we build and test: the rows of `arches.txt`.
+pub fn arches() -> &'static [Arch] {
+    static ARCHES: LazyLock<Vec<Arch>> = LazyLock::new(|| arch_table::parse(include_str!("../arches.txt")));
+    &ARCHES
+}
+
+/// The row of `arches.txt` for `name`.
+pub fn arch(name: &str) -> &'static Arch {
+    arches().iter().find(|arch| arch.name == name).unwrap_or_else(|| panic!("arches.txt has no arch {name}"))
+}
+
+/// `Try 'sleep --help' ...`, the line after every usage error, as the binary has it.
+pub const TRY: &str = match std::str::from_utf8(sleep::cli::TRY_HELP) {
+    Ok(text) => text,
+    Err(_) => panic!("TRY_HELP is not UTF-8"),
+};
 
 /// One arch's release binary and how to run it here.
 #[derive(Debug, Clone)]
 pub struct Binary {
-    pub arch: &'static str,
+    pub arch: &'static Arch,
     pub path: PathBuf,
     /// The emulator, when the arch is not the host's.
     pub runner: Option<PathBuf>,
@@ -36,30 +58,14 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The host's arch, by Docker's name.
+/// The host's arch: the first row of `arches.txt` with its `target_arch`.
 pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "riscv64" => "riscv64",
-        "arm" => "arm-v7",
-        other => panic!("unknown host arch {other}"),
-    }
-}
-
-/// The qemu-user emulator for an arch, and the CPU it emulates: the oldest
-/// the binary is meant for, so an instruction it lacks would fail a test.
-fn default_emulator(arch: &str) -> (&'static str, &'static [&'static str]) {
-    match arch {
-        "amd64" => ("qemu-x86_64-static", &[]),
-        "arm64" => ("qemu-aarch64-static", &[]),
-        "arm-v7" => ("qemu-arm-static", &[]),
-        "riscv64" => ("qemu-riscv64-static", &[]),
-        // A Pentium: no SSE, no CMOV (the binary is built for i586).
-        "386" => ("qemu-i386-static", &["-cpu", "pentium"]),
-        other => panic!("no emulator known for {other}"),
-    }
+    let host = std::env::consts::ARCH;
+    arches()
+        .iter()
+        .find(|arch| arch.target_arch == host)
+        .unwrap_or_else(|| panic!("no arch in arches.txt runs on this {host} host"))
+        .name
 }
 
 /// Looks `program` up on `PATH` (or takes it as a path).
@@ -74,7 +80,8 @@ pub fn which(program: &str) -> Option<PathBuf> {
 
 impl Binary {
     /// The binary for `arch`, checked to exist together with its emulator.
-    pub fn for_arch(arch: &'static str) -> Binary {
+    pub fn for_arch(name: &str) -> Binary {
+        let arch = self::arch(name);
         // A relative SLEEP_DIST is taken from the repository root.
         let dist = repo().join(std::env::var_os("SLEEP_DIST").unwrap_or_else(|| "dist".into()));
         let path = dist.join(format!("sleep-linux-{arch}"));
@@ -83,13 +90,13 @@ impl Binary {
             "{} is missing: build it with scripts/build (or point SLEEP_DIST at the binaries)",
             path.display()
         );
-        let variable = format!("SLEEP_RUNNER_{}", arch.to_uppercase().replace('-', "_"));
+        let variable = format!("SLEEP_RUNNER_{}", arch.name.to_uppercase().replace('-', "_"));
         let (runner, runner_args) = match std::env::var(&variable) {
             Ok(runner) if runner.is_empty() => (None, vec![]),
             Ok(runner) => (Some(runner), vec![]),
-            Err(_) if arch == host_arch() => (None, vec![]),
+            Err(_) if arch.name == host_arch() => (None, vec![]),
             Err(_) => {
-                let (emulator, args) = default_emulator(arch);
+                let (emulator, args) = arch.emulator.split_first().unwrap();
                 (Some(emulator.to_string()), args.iter().map(|arg| arg.to_string()).collect())
             }
         };
@@ -151,6 +158,14 @@ pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<
     }
 }
 
+/// Waits for `child` to end; if it has not within `limit`, kills it and panics.
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
+    poll(limit, || child.try_wait().unwrap()).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("still running after {limit:?}");
+    })
+}
+
 /// Sends `signal` to a process this test started.
 pub fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) has no memory effects; the pid is one of our processes.
@@ -172,37 +187,4 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     let start = Instant::now();
     let value = f();
     (start.elapsed(), value)
-}
-
-/// The arch a test module is named after: `arm_v7` is arm-v7, `i386` is 386
-/// (a Rust name cannot contain `-` or start with a digit).
-pub fn arch_named(module: &str) -> &'static str {
-    let arch = match module {
-        "arm_v7" => "arm-v7",
-        "i386" => "386",
-        other => other,
-    };
-    ARCHES.iter().find(|known| **known == arch).unwrap_or_else(|| panic!("unknown arch {module}"))
-}
-
-/// Defines, for each test function named, one `#[test]` per arch:
-/// `amd64::name`, `arm64::name`, ... each calling `name(&Binary)`.
-#[macro_export]
-macro_rules! per_arch {
-    ($($name:ident),* $(,)?) => {
-        $crate::per_arch!(@arches [amd64, arm64, arm_v7, riscv64, i386] [$($name),*]);
-    };
-    (@arches [$($arch:ident),*] $names:tt) => {
-        $( $crate::per_arch!(@arch $arch $names); )*
-    };
-    (@arch $arch:ident [$($name:ident),*]) => {
-        mod $arch {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&$crate::Binary::for_arch($crate::arch_named(stringify!($arch))));
-                }
-            )*
-        }
-    };
 }

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, which};
+use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which};
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
 struct Namespace {
@@ -48,9 +48,7 @@ impl Namespace {
 
     /// Waits for the namespace's init to end; unshare passes its status on.
     fn wait(&mut self, limit: Duration) -> (Duration, std::process::ExitStatus) {
-        let status = poll(limit, || self.unshare.try_wait().unwrap()).unwrap_or_else(|| {
-            panic!("PID 1 still running after {limit:?}");
-        });
+        let status = wait_with_deadline(&mut self.unshare, limit);
         (self.started.elapsed(), status)
     }
 

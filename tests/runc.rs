@@ -15,9 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, host_arch, poll, which};
-
-const TRY: &str = "Try 'sleep --help' for more information.\n";
+use sleep_tests::{Binary, TRY, host_arch, poll, wait_with_deadline, which};
 
 /// A one-container OCI bundle in a temporary folder, with its own runc state.
 struct Container {
@@ -72,11 +70,8 @@ impl Container {
             .spawn()
             .unwrap();
         self.run = Some(run);
-        let start = Instant::now();
-        while !self.state().contains("\"running\"") {
-            assert!(start.elapsed() < Duration::from_secs(10), "container did not start: {}", self.state());
-            sleep(Duration::from_millis(20));
-        }
+        let running = poll(Duration::from_secs(10), || self.state().contains("\"running\"").then_some(()));
+        assert!(running.is_some(), "container did not start: {}", self.state());
     }
 
     fn state(&self) -> String {
@@ -96,12 +91,16 @@ impl Container {
         assert!(status.success(), "runc kill {signal} failed");
     }
 
+    /// Whether `runc run`, so the container's main process, is still running.
+    fn is_running(&mut self) -> bool {
+        self.run.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
     /// Waits for `runc run` to end; returns how long after the call, and the status.
     fn wait(&mut self, limit: Duration) -> (Duration, Option<i32>) {
-        let run = self.run.as_mut().unwrap();
         let start = Instant::now();
-        let status = poll(limit, || run.try_wait().unwrap());
-        (start.elapsed(), status.and_then(|status| status.code()))
+        let status = wait_with_deadline(self.run.as_mut().unwrap(), limit);
+        (start.elapsed(), status.code())
     }
 }
 
@@ -128,7 +127,7 @@ fn when_sleep_infinity_is_the_main_process_then_it_keeps_the_container_running()
     let mut container = started_container();
     sleep(Duration::from_secs(1));
     assert!(container.state().contains("\"running\""));
-    assert!(container.wait(Duration::ZERO).1.is_none());
+    assert!(container.is_running());
 }
 
 #[test]

@@ -1,42 +1,34 @@
 """Shared helpers for the tests of what this machine cannot run: the Docker
 image build, the Kubernetes examples, and the release build's reproducibility.
 
-Every fact about the arches comes from scripts/arches, sourced with bash, so a
-new arch there is tested here without editing anything.
+Every fact about the arches comes from arches.txt (read by scripts/arches.py),
+so a new arch there is tested here without editing anything.
 """
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import dockerfile
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def bash(script: str, **kwargs) -> subprocess.CompletedProcess:
-    """Runs a bash snippet in the repository root, capturing text output."""
-    return subprocess.run(
-        ["bash", "-c", script], cwd=REPO, capture_output=True, text=True, **kwargs
-    )
+sys.path.insert(0, str(REPO / "scripts"))
+import arches as arch_table  # noqa: E402  (scripts/arches.py, found through the path above)
 
 
 def all_arches() -> list[str]:
-    """scripts/arches' ALL_ARCHES."""
-    result = bash('source scripts/arches && printf "%s\\n" "${ALL_ARCHES[@]}"')
-    assert result.returncode == 0, result.stderr
-    arches = result.stdout.split()
-    assert arches, "scripts/arches lists no arch"
-    return arches
+    """The arch names of arches.txt, in order."""
+    return [arch.name for arch in arch_table.load()]
 
 
 def docker_platform(arch: str) -> tuple[str, str]:
-    """Our arch name back to Docker's (TARGETARCH, TARGETVARIANT): arm-v7 -> (arm, v7)."""
-    targetarch, _, variant = arch.partition("-")
-    return targetarch, variant
+    """An arch's Docker (TARGETARCH, TARGETVARIANT), from arches.txt: arm-v7 -> (arm, v7)."""
+    (row,) = [row for row in arch_table.load() if row.name == arch]
+    return row.docker_platform()
 
 
 def parse_dockerfile(path: Path) -> tuple:

@@ -100,12 +100,6 @@ def test_native_sleep_hook_is_unknown_before_1_29():
         kubernetes_validate.validate(doc, "1.28", strict=True)
 
 
-def test_the_exec_hook_examples_work_before_the_native_hook_existed():
-    for name in ("web",):
-        kubernetes_validate.validate(the("Deployment", name), "1.25", strict=True)
-    kubernetes_validate.validate(the("Pod", "keepalive"), "1.25", strict=True)
-
-
 @pytest.fixture(scope="module")
 def pod():
     return the("Deployment", "web")["spec"]["template"]
