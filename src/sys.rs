@@ -126,9 +126,10 @@ const _: () = assert!(
         }
 );
 
-/// x86_64 refuses to deliver a signal to a handler without it (i386 and the
-/// ARM arches fall back to a trampoline of their own); it is harmless there. The restorer itself is never used: our handler never
-/// returns, so it needs no trampoline back into the kernel.
+/// x86_64 refuses to deliver a signal to a handler without it; i386 and the
+/// ARM arches fall back to a trampoline of their own, so there it is harmless.
+/// The restorer itself is never used: our handler never returns, so it needs
+/// no trampoline back into the kernel.
 #[cfg(not(target_arch = "riscv64"))]
 const SA_RESTORER: usize = 0x0400_0000;
 #[cfg(target_arch = "riscv64")]
