@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The sleep image: one static /sleep and nothing else, for every arch in
-# scripts/arches:
+# The sleep image: one static /sleep and nothing else, for every arch of
+# arches.txt:
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 -t sleep .
 #
@@ -18,7 +18,7 @@ ARG TARGETVARIANT
 WORKDIR /work
 COPY . .
 # scripts/docker-arch maps TARGETARCH[/TARGETVARIANT] to our arch name and
-# fails, naming the platform, for one scripts/arches does not build.
+# fails, naming the platform, for one no row of arches.txt serves.
 # The binary goes to a fixed name so the final stage need not know the arch.
 RUN arch="$(scripts/docker-arch "$TARGETARCH" "$TARGETVARIANT")" \
  && scripts/build "$arch" \

@@ -36,7 +36,8 @@ pub fn parse(table: &'static str) -> Vec<Arch> {
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
         .map(|line| {
             let mut fields = line.split_whitespace();
-            let mut next = |column: &str| fields.next().unwrap_or_else(|| panic!("arches.txt: no {column} in {line:?}"));
+            let mut next =
+                |column: &str| fields.next().unwrap_or_else(|| panic!("arches.txt: no {column} in {line:?}"));
             let arch = Arch {
                 name: next("arch"),
                 platform: next("platform"),

@@ -124,7 +124,11 @@ fn everything_per_arch_follows_arches_txt() {
         String::from_utf8(output.stdout).unwrap()
     };
     let names: Vec<&str> = arches().iter().map(|arch| arch.name).collect();
-    assert_eq!(shell("echo ${ALL_ARCHES[*]}").split_whitespace().collect::<Vec<_>>(), names, "scripts/arches");
+    assert_eq!(
+        shell("echo ${ALL_ARCHES[*]}").split_whitespace().collect::<Vec<_>>(),
+        names,
+        "scripts/arches"
+    );
 
     let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
     let sections: Vec<&str> =

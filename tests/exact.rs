@@ -119,7 +119,8 @@ fn timespec(line: &str) -> (i64, i64) {
 
 /// Nanoseconds from `now` to `deadline`.
 fn asked(now: (i64, i64), deadline: (i64, i64)) -> i128 {
-    let nanos = |(seconds, nanoseconds): (i64, i64)| i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds);
+    let nanos =
+        |(seconds, nanoseconds): (i64, i64)| i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds);
     nanos(deadline) - nanos(now)
 }
 
@@ -152,7 +153,9 @@ impl Random {
 
     /// `count` digits of `radix` (hex in both letter cases).
     fn digits(&mut self, radix: usize, count: usize) -> String {
-        (0..count).map(|_| b"0123456789abcdefABCDEF"[self.below(if radix == 16 { 22 } else { 10 })] as char).collect()
+        (0..count)
+            .map(|_| b"0123456789abcdefABCDEF"[self.below(if radix == 16 { 22 } else { 10 })] as char)
+            .collect()
     }
 
     /// A number of digits: mostly up to `usual`, sometimes up to 4 times
@@ -198,7 +201,9 @@ fn operand(random: &mut Random) -> String {
             let digits = random.digits(10, count);
             if random.chance(50) { format!("0.{zeros}{digits}") } else { format!("{zeros}{digits}") }
         }
-        _ => random.pick(&["inf", "INF", "infinity", "Infinity", "1e400", "0x1p64", "18446744073.709551615"]).into(),
+        _ => random
+            .pick(&["inf", "INF", "infinity", "Infinity", "1e400", "0x1p64", "18446744073.709551615"])
+            .into(),
     };
     let prefix = random.pick(&["", "", "", " ", "\t", "+", " +"]);
     let suffix = random.pick(&["", "", "s", "m", "h", "d"]);
@@ -215,7 +220,8 @@ fn exponent(random: &mut Random, limit: usize) -> String {
 
 /// The operand lists to run: single operands, then sums of two to six.
 fn cases() -> Vec<Vec<String>> {
-    let seed = std::env::var("SLEEP_EXACT_SEED").map_or(0x51ee9, |seed| seed.parse().expect("SLEEP_EXACT_SEED"));
+    let seed =
+        std::env::var("SLEEP_EXACT_SEED").map_or(0x51ee9, |seed| seed.parse().expect("SLEEP_EXACT_SEED"));
     let mut random = Random(seed);
     let mut valid = || loop {
         let candidate = operand(&mut random);
@@ -244,7 +250,10 @@ fn cases() -> Vec<Vec<String>> {
 
 /// The reference's total: each operand rounded up, summed, saturating.
 fn expected_total(operands: &[String]) -> u64 {
-    operands.iter().map(|operand| reference::nanoseconds(operand.as_bytes()).unwrap()).fold(0, u64::saturating_add)
+    operands
+        .iter()
+        .map(|operand| reference::nanoseconds(operand.as_bytes()).unwrap())
+        .fold(0, u64::saturating_add)
 }
 
 // ---- the checks ----------------------------------------------------------------
@@ -285,7 +294,9 @@ fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
 }
 
 fn a_zero_total_reads_no_clock_and_never_sleeps(bin: &Binary) {
-    for operands in [&["0"][..], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]] {
+    for operands in
+        [&["0"][..], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]]
+    {
         let operands: Vec<String> = operands.iter().map(|operand| operand.to_string()).collect();
         let run = traced(bin, &operands);
         assert_eq!(run.output.status.code(), Some(0), "{operands:?} on {}: {:?}", bin.arch, run.output);
@@ -294,4 +305,7 @@ fn a_zero_total_reads_no_clock_and_never_sleeps(bin: &Binary) {
     }
 }
 
-per_arch!(each_run_asks_the_kernel_for_the_reference_nanoseconds, a_zero_total_reads_no_clock_and_never_sleeps);
+per_arch!(
+    each_run_asks_the_kernel_for_the_reference_nanoseconds,
+    a_zero_total_reads_no_clock_and_never_sleeps
+);

@@ -13,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which};
+use sleep_tests::{
+    Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which,
+};
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
 struct Namespace {
