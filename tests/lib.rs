@@ -3,8 +3,7 @@
 //! Every black-box test runs once per arch of `arches.txt`, against
 //! `dist/sleep-linux-<arch>` as built by `scripts/build`: natively when the
 //! arch is the host's, under its qemu-user emulator (the table's last column)
-//! otherwise. Overrides, for running the same tests
-//! against another build:
+//! otherwise. Overrides, for running the same tests against another build:
 //!
 //! - `SLEEP_DIST`: the folder with the binaries (default: `<repo>/dist`);
 //! - `SLEEP_RUNNER_<ARCH>` (e.g. `SLEEP_RUNNER_ARM64=/opt/qemu-aarch64`): the
