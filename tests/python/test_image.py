@@ -146,6 +146,9 @@ class TestEachPlatform:
         commit_time = datetime.fromtimestamp(int(git("log", "-1", "--format=%ct", "HEAD")), timezone.utc)
         created = commit_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         labels = config["config"]["Labels"]
+        assert labels.get(f"{LABEL}revision") == git("rev-parse", "HEAD"), (
+            f"{ARCHIVE} was made from another commit: run scripts/image"
+        )
         description = labels.pop(f"{LABEL}description")
         assert "sleep" in description
         assert labels == {
@@ -260,3 +263,29 @@ def test_a_missing_binary_fails_with_its_name(tmp_path, missing):
     assert not (tmp_path / "sleep-oci.tar").exists()
     # Nothing left in target/ either.
     assert not list((REPO / "target").glob("image.*"))
+
+
+@pytest.mark.parametrize("arch", all_arches())
+def test_skopeo_makes_a_docker_load_archive_of_each_platform(tmp_path, arch):
+    """The README's way into Docker without a registry: Docker's classic image
+    store loads only the Docker archive format (manifest.json), which an OCI
+    archive lacks, so skopeo converts one platform; this is that command."""
+    version = package()["version"]
+    architecture, variant = docker_platform(arch)
+    archive = tmp_path / "docker.tar"
+    subprocess.run(
+        ["skopeo", "copy", "--quiet", "--override-os", "linux", "--override-arch", architecture,
+         *(["--override-variant", variant] if variant else []),
+         f"oci-archive:{ARCHIVE}:{version}", f"docker-archive:{archive}:sleep:{version}"],
+        check=True, capture_output=True,
+    )
+    with tarfile.open(archive) as tar:
+        (entry,) = json.load(tar.extractfile("manifest.json"))
+        assert entry["RepoTags"] == [f"docker.io/library/sleep:{version}"]
+        config = json.load(tar.extractfile(entry["Config"]))
+        assert config["architecture"] == architecture and config.get("variant", "") == variant
+        assert config["config"]["Entrypoint"] == ["/sleep"]
+        (layer,) = entry["Layers"]
+        with tarfile.open(fileobj=io.BytesIO(tar.extractfile(layer).read())) as layer_tar:
+            (member,) = layer_tar.getmembers()
+            assert layer_tar.extractfile(member).read() == (REPO / f"dist/sleep-linux-{arch}").read_bytes()
