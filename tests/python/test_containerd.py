@@ -97,6 +97,9 @@ disabled_plugins = [
     def run_args(self, container_id: str) -> list[str]:
         """`ctr run`'s options shared by every container here."""
         return [
+            # The amd64 image out of the index (this machine's platform: the
+            # others run under qemu in test_image.py).
+            "--platform", "linux/amd64",
             "--read-only", "--seccomp",   # readOnlyRootFilesystem; RuntimeDefault seccomp
             "--fifo-dir", str(self.fifos),
             "--runc-root", str(self.dir / "runc"),
@@ -260,6 +263,9 @@ def test_keepalive_container_execs_and_sigterm(containerd, imported):
         assert status["Uid"].split()[0] == "65532" and status["Gid"].split()[0] == "65532"
         assert status["Seccomp"] == "2", "the default seccomp profile is not applied"
         assert Path(f"/proc/{keepalive.pid()}/cmdline").read_bytes() == b"/sleep\0infinity\0"
+        # The amd64 image's /sleep runs: dist's bytes.
+        exe = Path(f"/proc/{keepalive.pid()}/exe").read_bytes()
+        assert exe == (REPO / "dist/sleep-linux-amd64").read_bytes()
         root = [l.split() for l in Path(f"/proc/{keepalive.pid()}/mountinfo").read_text().splitlines()]
         (root_options,) = [fields[5] for fields in root if fields[4] == "/"]
         assert "ro" in root_options.split(","), root_options
