@@ -79,11 +79,17 @@ disabled_plugins = [
             ["containerd", "--config", str(directory / "config.toml")],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 20
-        while self.ctr("version", check=False).returncode != 0:
-            assert self.process.poll() is None, (directory / "containerd.log").read_text()
-            assert time.monotonic() < deadline, "containerd did not start in 20 s"
-            time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + 20
+            while self.ctr("version", check=False).returncode != 0:
+                assert self.process.poll() is None, (directory / "containerd.log").read_text()
+                assert time.monotonic() < deadline, "containerd did not start in 20 s"
+                time.sleep(0.05)
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self.log.close()
+            raise
 
     def ctr_command(self, *args) -> list[str]:
         return ["ctr", "--address", str(self.socket), "--namespace", self.name, *args]
