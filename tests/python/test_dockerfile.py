@@ -8,8 +8,10 @@ by buildah in scripts/image, whose output test_image.py checks."""
 
 import os
 import re
+import shutil
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +249,59 @@ class TestContext:
         assert not dockerignored(f"dist/sleep-linux-{arch}")
         for other in ("dist/SHA256SUMS", "dist/sleep-oci.tar", "dist/sleep-oci.tar.partial"):
             assert dockerignored(other)
+
+
+@pytest.fixture(scope="module")
+def buildah(tmp_path_factory):
+    """buildah with private vfs storage in a temp dir, removed afterwards."""
+    work = tmp_path_factory.mktemp("buildah")
+    storage = ["--storage-driver", "vfs", "--root", str(work / "root"), "--runroot", str(work / "run")]
+
+    def run(*args):
+        return subprocess.run(
+            ["buildah", *storage, *args], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "TMPDIR": str(work)},
+        )
+
+    yield run
+    shutil.rmtree(work / "root", ignore_errors=True)
+
+
+class TestDistStageWithARealBuilder:
+    """The dist stage built by buildah (which reads .dockerignore like Docker)
+    from a checkout, as `docker buildx build --build-arg SLEEP_BINARY=dist .`
+    builds it; scripts/image builds the same stage from a context of its own."""
+
+    def build(self, buildah, context, platform):
+        return buildah(
+            "build", "--quiet", "--isolation", "chroot", "--platform", platform,
+            "--build-arg", "SLEEP_BINARY=dist", "--tag", "localhost/sleep-dist-test",
+            "--file", str(DOCKERFILE), str(context),
+        )
+
+    @pytest.mark.parametrize("arch", ["arm64", "arm-v7"])
+    def test_copies_dists_binary_from_a_checkout(self, buildah, arch):
+        for name in (f"dist/sleep-linux-{arch}", "Cargo.toml"):
+            assert (REPO / name).is_file(), f"{name} missing: run scripts/build"
+        result = self.build(buildah, REPO, "linux/" + arch.replace("-", "/"))
+        assert result.returncode == 0, result.stderr
+        container = buildah("from", "--quiet", "--pull=never", "localhost/sleep-dist-test").stdout.split()[-1]
+        try:
+            rootfs = Path(buildah("mount", container).stdout.strip())
+            assert sorted(p.name for p in rootfs.iterdir()) == ["sleep"]
+            assert (rootfs / "sleep").read_bytes() == (REPO / f"dist/sleep-linux-{arch}").read_bytes()
+        finally:
+            buildah("umount", container)
+            buildah("rm", container)
+
+    def test_a_platform_without_a_binary_fails_naming_the_file(self, buildah):
+        result = self.build(buildah, REPO, "linux/s390x")
+        assert result.returncode != 0
+        assert "dist/sleep-linux-s390x" in result.stderr and "no such file" in result.stderr
+
+    def test_a_plain_checkout_has_no_dist_and_fails_naming_the_file(self, buildah, tmp_path):
+        context = copy_build_context(tmp_path)
+        shutil.rmtree(context / "dist", ignore_errors=True)
+        result = self.build(buildah, context, "linux/amd64")
+        assert result.returncode != 0
+        assert "dist/sleep-linux-amd64" in result.stderr
