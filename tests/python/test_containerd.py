@@ -332,7 +332,9 @@ def app_image(containerd, imported, tmp_path_factory):
     storage = [
         "--storage-driver", "vfs", "--root", str(work / "storage"), "--runroot", str(work / "run"),
     ]
-    env = {**os.environ, "TMPDIR": str(work)}
+    # buildah's network lock file would go to /etc/cni/net.d.
+    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
+    env = {**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")}
 
     def buildah(*args):
         result = subprocess.run(["buildah", *storage, *args], capture_output=True, text=True, env=env, timeout=300)

@@ -257,10 +257,13 @@ def buildah(tmp_path_factory):
     work = tmp_path_factory.mktemp("buildah")
     storage = ["--storage-driver", "vfs", "--root", str(work / "root"), "--runroot", str(work / "run")]
 
+    # buildah's network lock file would go to /etc/cni/net.d.
+    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
+
     def run(*args):
         return subprocess.run(
             ["buildah", *storage, *args], capture_output=True, text=True, timeout=300,
-            env={**os.environ, "TMPDIR": str(work)},
+            env={**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")},
         )
 
     yield run
