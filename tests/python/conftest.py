@@ -65,20 +65,8 @@ def unquote(value: str) -> str:
     return value
 
 
-def context_files() -> list[str]:
-    """The files a `docker build .` of this work tree sends: those git would
-    commit (tracked, or untracked and not ignored) less those .dockerignore
-    excludes.
-
-    Implements the part of Docker's .dockerignore syntax the project uses:
-    patterns relative to the context root, `*` and `?` within one path
-    element, `**` across elements, `!` exceptions (last match wins), and a
-    pattern that matches a directory excluding everything under it.
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+def dockerignore_rules() -> list[tuple[bool, str, re.Pattern]]:
+    """.dockerignore's rules, in order: (is an exception `!`, pattern, regex)."""
     rules = []
     for line in (REPO / ".dockerignore").read_text().splitlines():
         line = line.strip()
@@ -86,19 +74,48 @@ def context_files() -> list[str]:
             continue
         negate = line.startswith("!")
         pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
-        rules.append((negate, re.compile(_glob_to_regex(pattern))))
+        rules.append((negate, pattern, re.compile(_glob_to_regex(pattern))))
+    return rules
 
-    def excluded(path: str) -> bool:
-        parts = path.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        verdict = False
-        for negate, regex in rules:
-            if any(regex.fullmatch(prefix) for prefix in prefixes):
-                verdict = not negate
-        return verdict
 
-    # Deleted-but-tracked files are listed by git yet absent: skip them.
-    return sorted(p for p in listed if p and (REPO / p).is_file() and not excluded(p))
+def dockerignored(path: str, rules=None) -> bool:
+    """Whether .dockerignore keeps `path` (relative to the context root) out.
+
+    Implements the part of Docker's .dockerignore syntax the project uses:
+    patterns relative to the context root, `*` and `?` within one path
+    element, `**` across elements, `!` exceptions (last match wins), and a
+    pattern that matches a directory excluding everything under it.
+    """
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    verdict = False
+    for negate, _, regex in rules if rules is not None else dockerignore_rules():
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            verdict = not negate
+    return verdict
+
+
+def context_files() -> list[str]:
+    """The files a `docker build .` of this work tree sends: every file under
+    it (tracked, untracked or git-ignored: Docker does not read .gitignore)
+    less those .dockerignore excludes.
+
+    Like Docker, it does not descend into an excluded directory unless an
+    exception (`!dist/sleep-linux-*`) may bring back something inside it.
+    """
+    rules = dockerignore_rules()
+    exception_patterns = [pattern for negate, pattern, _ in rules if negate]
+    found = []
+    for directory, subdirectories, files in os.walk(REPO):
+        relative = os.path.relpath(directory, REPO)
+        prefix = "" if relative == "." else relative + "/"
+        subdirectories[:] = [
+            name for name in subdirectories
+            if not dockerignored(prefix + name, rules)
+            or any(p.startswith(prefix + name + "/") for p in exception_patterns)
+        ]
+        found += [prefix + name for name in files if not dockerignored(prefix + name, rules)]
+    return sorted(found)
 
 
 def _glob_to_regex(pattern: str) -> str:

@@ -1,31 +1,58 @@
 """The Dockerfile, read with the official parser, since no Docker engine runs
-here: what the image holds and how its build stage makes the binary.
+here: what the image holds, how its build stage makes the binary, and how its
+dist stage picks the binary scripts/build made.
 
 The build stage's RUN is also executed (tests here for failures,
-test_reproducible.py for a real build of every arch)."""
+test_reproducible.py for a real build of every arch); the dist stage is built
+by buildah in scripts/image, whose output test_image.py checks."""
 
 import os
 import re
+import shutil
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from conftest import (
-    REPO, context_files, copy_build_context, flags, parse_dockerfile, stages, unquote,
+    REPO, all_arches, context_files, copy_build_context, docker_platform, dockerignored, flags,
+    parse_dockerfile, stages, unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
 
 
+def stage_named(name):
+    found = [s for s in stages(parse_dockerfile(DOCKERFILE)) if s[0].value[-2:] == ("AS", name)]
+    assert len(found) == 1, f"expected one stage named {name}"
+    return found[0]
+
+
 @pytest.fixture(scope="module")
 def build_stage():
-    return stages(parse_dockerfile(DOCKERFILE))[0]
+    return stage_named("build")
+
+
+@pytest.fixture(scope="module")
+def dist_stage():
+    return stage_named("dist")
 
 
 @pytest.fixture(scope="module")
 def final_stage():
     return stages(parse_dockerfile(DOCKERFILE))[-1]
+
+
+def global_args() -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults."""
+    args = {}
+    for command in parse_dockerfile(DOCKERFILE):
+        if command.cmd.upper() == "FROM":
+            break
+        name, _, default = command.value[0].partition("=")
+        args[name] = default
+    return args
 
 
 def only(stage, instruction):
@@ -50,21 +77,30 @@ class TestFinalStage:
         assert final_stage[0].value == ("scratch",)
         assert final_stage[0].flags == ()
 
-    def test_copies_only_sleep_from_the_build_stage(self, final_stage, build_stage):
+    def test_copies_only_sleep_from_the_chosen_binary_stage(self, final_stage, build_stage, dist_stage):
         copies = [c for c in final_stage if c.cmd.upper() in ("COPY", "ADD")]
         assert len(copies) == 1, [c.original for c in copies]
         (copy,) = copies
         assert copy.cmd.upper() == "COPY"
-        from_stage = build_stage[0].value
-        assert from_stage[-2].upper() == "AS"
-        assert flags(copy) == {"from": from_stage[-1]}
+        # The mode is set here, not left to the checkout's umask.
+        assert flags(copy) == {"from": "binary", "chmod": "0755"}
         source, destination = copy.value
         assert destination == "/sleep"
-        # The source is the fixed name the build stage's RUN copies to,
-        # relative to its WORKDIR.
+        # `binary` is whichever stage SLEEP_BINARY names; both leave the
+        # binary at the same path: the build stage's RUN copies it to
+        # out/sleep in its WORKDIR, the dist stage's COPY straight there.
+        (binary,) = [s for s in stages(parse_dockerfile(DOCKERFILE)) if s[0].value[-1] == "binary"]
+        assert binary[0].value == ("${SLEEP_BINARY}", "AS", "binary") and len(binary) == 1
         workdir = only(build_stage, "WORKDIR").value[0]
         assert re.search(r'\bcp "dist/sleep-linux-\$arch" out/sleep$', build_run(build_stage))
         assert source == f"{workdir}/out/sleep"
+        assert only(dist_stage, "COPY").value[1] == source
+
+    def test_is_the_default_target_and_builds_from_source_by_default(self, final_stage):
+        # `docker buildx build .` in a plain checkout (no dist/) builds the
+        # last stage, with the binary compiled in the build stage.
+        assert final_stage[0].value == ("scratch",)
+        assert global_args() == {"SLEEP_BINARY": "build"}
 
     def test_runs_nothing(self, final_stage):
         # scratch has no shell: any RUN would fail, and nothing else belongs here.
@@ -98,6 +134,27 @@ class TestFinalStage:
         assert labels["org.opencontainers.image.licenses"] == package["license"] == "MIT OR Apache-2.0"
         assert labels["org.opencontainers.image.title"] == "sleep"
         assert labels["org.opencontainers.image.description"].strip()
+
+
+class TestDistStage:
+    """The stage that copies scripts/build's dist/sleep-linux-<arch>."""
+
+    def test_is_scratch_with_the_target_platform_args_and_one_copy(self, dist_stage):
+        assert dist_stage[0].value == ("scratch", "AS", "dist") and dist_stage[0].flags == ()
+        assert [c.cmd.upper() for c in dist_stage[1:]] == ["ARG", "ARG", "COPY"]
+        assert [c.value[0] for c in dist_stage[1:3]] == ["TARGETARCH", "TARGETVARIANT"]
+
+    @pytest.mark.parametrize("arch", all_arches())
+    def test_source_names_each_arch_binary(self, dist_stage, arch):
+        # The builder expands ${VAR} and ${VAR:+word} like the shell does, so
+        # sh expands the same text here.
+        source = only(dist_stage, "COPY").value[0]
+        targetarch, variant = docker_platform(arch)
+        result = subprocess.run(
+            ["sh", "-c", f'printf %s "{source}"'], capture_output=True, text=True, check=True,
+            env={"TARGETARCH": targetarch, "TARGETVARIANT": variant},
+        )
+        assert result.stdout == f"dist/sleep-linux-{arch}"
 
 
 class TestBuildStage:
@@ -172,4 +229,72 @@ class TestContext:
     def test_dockerignore_keeps_what_the_build_needs(self):
         files = set(context_files())
         assert not [name for name in self.NEEDED if name not in files]
-        assert not [name for name in files if name.startswith(("target/", "dist/", ".git/"))]
+        assert not [name for name in files if name.startswith(("target/", ".git/"))]
+        assert not [name for name in files if name.startswith("dist/") and "/sleep-linux-" not in name]
+
+    @pytest.mark.parametrize("arch", all_arches())
+    def test_dockerignore_lets_in_the_binaries_of_dist_only(self, arch):
+        # For the dist stage; the checksums and the image archive stay out
+        # (the archive would grow every context by the whole image).
+        assert not dockerignored(f"dist/sleep-linux-{arch}")
+        for other in ("dist/SHA256SUMS", "dist/sleep-oci.tar", "dist/sleep-oci.tar.partial"):
+            assert dockerignored(other)
+
+
+@pytest.fixture(scope="module")
+def buildah(tmp_path_factory):
+    """buildah with private vfs storage in a temp dir, removed afterwards."""
+    work = tmp_path_factory.mktemp("buildah")
+    storage = ["--storage-driver", "vfs", "--root", str(work / "root"), "--runroot", str(work / "run")]
+
+    # buildah's network lock file would go to /etc/cni/net.d.
+    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
+
+    def run(*args):
+        return subprocess.run(
+            ["buildah", *storage, *args], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")},
+        )
+
+    yield run
+    shutil.rmtree(work / "root", ignore_errors=True)
+
+
+class TestDistStageWithARealBuilder:
+    """The dist stage built by buildah (which reads .dockerignore like Docker)
+    from a checkout, as `docker buildx build --build-arg SLEEP_BINARY=dist .`
+    builds it; scripts/image builds the same stage from a context of its own."""
+
+    def build(self, buildah, context, platform):
+        return buildah(
+            "build", "--quiet", "--isolation", "chroot", "--platform", platform,
+            "--build-arg", "SLEEP_BINARY=dist", "--tag", "localhost/sleep-dist-test",
+            "--file", str(DOCKERFILE), str(context),
+        )
+
+    @pytest.mark.parametrize("arch", ["arm64", "arm-v7"])
+    def test_copies_dists_binary_from_a_checkout(self, buildah, arch):
+        for name in (f"dist/sleep-linux-{arch}", "Cargo.toml"):
+            assert (REPO / name).is_file(), f"{name} missing: run scripts/build"
+        result = self.build(buildah, REPO, "linux/" + arch.replace("-", "/"))
+        assert result.returncode == 0, result.stderr
+        container = buildah("from", "--quiet", "--pull=never", "localhost/sleep-dist-test").stdout.split()[-1]
+        try:
+            rootfs = Path(buildah("mount", container).stdout.strip())
+            assert sorted(p.name for p in rootfs.iterdir()) == ["sleep"]
+            assert (rootfs / "sleep").read_bytes() == (REPO / f"dist/sleep-linux-{arch}").read_bytes()
+        finally:
+            buildah("umount", container)
+            buildah("rm", container)
+
+    def test_a_platform_without_a_binary_fails_naming_the_file(self, buildah):
+        result = self.build(buildah, REPO, "linux/s390x")
+        assert result.returncode != 0
+        assert "dist/sleep-linux-s390x" in result.stderr and "no such file" in result.stderr
+
+    def test_a_plain_checkout_has_no_dist_and_fails_naming_the_file(self, buildah, tmp_path):
+        context = copy_build_context(tmp_path)
+        shutil.rmtree(context / "dist", ignore_errors=True)
+        result = self.build(buildah, context, "linux/amd64")
+        assert result.returncode != 0
+        assert "dist/sleep-linux-amd64" in result.stderr
