@@ -154,6 +154,10 @@ def test_shell_scripts_are_found():
     for known in ["scripts/build", "scripts/setup", "scripts/test", "scripts/arches",
                   "scripts/docker-arch", "scripts/bench", ".ci/run", ".ci/install-rustup"]:
         assert known in scripts, (known, sorted(scripts))
+    # A script with a shebang is run as a command: it must be executable.
+    for path in scripts:
+        if SHEBANG.match((REPO / path).read_bytes()[:64]):
+            assert os.access(REPO / path, os.X_OK), f"{path}: chmod +x"
 
 
 @pytest.mark.parametrize("path", sorted(shell_scripts()))
