@@ -228,24 +228,24 @@ fn read_exponent(text: &mut Text, hex: bool) -> Option<isize> {
 
 /// Step 4: the optional unit, which must be the last byte; its length in
 /// seconds (1 without a unit).
-// One use; opt-level "z" would make it a call (16-56 bytes, 20 less on amd64).
-#[inline(always)]
 fn read_unit(text: &mut Text) -> Option<u64> {
     let unit = text.peek(0);
-    let seconds: u64 = match unit {
-        0 => 1,
-        b's' => 1,
-        b'm' => 60,
-        b'h' => 60 * 60,
-        b'd' => 24 * 60 * 60,
-        _ => return None,
-    };
-    text.index += (unit != 0) as usize;
-    if text.index != text.bytes.len() {
-        return None;
+    // A walk up a table rather than a `match`, whose four 64-bit constants
+    // cost more (22-42 bytes less per arch; 6 more on 386).
+    let mut seconds: u32 = 1;
+    for &[letter, factor] in UNITS {
+        seconds *= factor as u32;
+        if unit == letter {
+            text.index += (unit != 0) as usize;
+            return (text.index == text.bytes.len()).then_some(seconds as u64);
+        }
     }
-    Some(seconds)
+    None
 }
+
+/// The units from the smallest up, each with how many of the one before it
+/// make one of it. 0 is the end of the operand: no unit, so seconds.
+const UNITS: &[[u8; 2]] = &[[0, 1], [b's', 1], [b'm', 60], [b'h', 60], [b'd', 24]];
 
 /// A number ready for exact arithmetic: the digits, as one whole number,
 /// times `radix^power`, times `2^shift`.
