@@ -168,7 +168,7 @@ fn read_digits<'a>(text: &mut Text<'a>) -> Digits<'a> {
     };
     loop {
         let byte = text.peek(0);
-        if digit_value(byte) < digits.radix {
+        if (byte as char).is_digit(digits.radix as u32) {
             digits.after_point += digits.has_point as isize;
         } else if byte == b'.' && !digits.has_point {
             digits.has_point = true;
@@ -326,18 +326,6 @@ fn byte_at(text: &[u8], index: usize) -> u8 {
     text.get(index).copied().unwrap_or(0)
 }
 
-/// The value of a decimal or hex digit (either case); 255 for anything else.
-fn digit_value(byte: u8) -> u64 {
-    let decimal = byte.wrapping_sub(b'0');
-    let letter = (byte | 0x20).wrapping_sub(b'a');
-    if decimal < 10 {
-        decimal as u64
-    } else if letter < 6 {
-        letter as u64 + 10
-    } else {
-        255
-    }
-}
 
 #[cfg(test)]
 mod tests {
