@@ -88,11 +88,10 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     // it: with one path through the unit step, LLVM does not copy that step
     // into both (28-54 bytes per arch).
     let nanos = if infinite { FOREVER } else { nanos };
-    // strtod reads "-0" as zero, and GNU accepts it; any other negative is an error.
-    if negative && nanos != 0 {
-        return None;
-    }
-    Some(nanos)
+    // strtod reads "-0" as zero, and GNU accepts it; any other negative is an
+    // error. One expression rather than an early return: 12-16 bytes less
+    // (riscv64 6 more).
+    (!negative || nanos == 0).then_some(nanos)
 }
 
 /// The operand, and how far it has been read.
