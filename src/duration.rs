@@ -57,10 +57,13 @@ const EXPONENT_LIMIT: isize = 1 << 24;
 ///    worth 2^(1 − 4 × 1) = 2^−3 = 16^−1 × 2^1: so the number is
 ///    `A8` (168) × 16^−1, and the 2^1 moves into the multiplier.
 /// 4. The unit `m` is 60 s: the multiplier is 60 × 10^9 ns × 2^1 = 120 × 10^9.
-/// 5. Long multiplication from the last digit: 8 × 120 × 10^9 = 960 × 10^9,
-///    which is 60 × 10^9 carried and a 0 left below a nanosecond (16^−1);
-///    then A: 10 × 120 × 10^9 + the carry = 1,260 × 10^9 ns, whole. Nothing
-///    was left below a nanosecond, so nothing rounds up: 21 minutes.
+/// 5. Long multiplication in radix 16 from the last digit: 8 × 120 × 10^9 =
+///    960 × 10^9, which leaves the product digit 0 at 16^−1 (below a
+///    nanosecond) and carries 60 × 10^9. Then A, at 16^0: 10 × 120 × 10^9 +
+///    the carry = 1,260 × 10^9, and from here on every product digit (and
+///    the carry, once the digits run out) is worth whole nanoseconds: they
+///    add up to 1,260 × 10^9 ns. No digit below a nanosecond was non-zero,
+///    so nothing rounds up: 21 minutes.
 ///
 /// ```
 /// use sleep::duration::nanoseconds;
