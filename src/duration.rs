@@ -196,10 +196,11 @@ fn read_infinity(text: &mut Text, digits: Digits) -> Option<()> {
     {
         matched += 1;
     }
-    if digits.hex || matched < 3 {
+    // A partial "infinity" leaves an 'i' where a unit or the end must be.
+    if digits.hex || matched != 3 && matched != 8 {
         return None;
     }
-    text.index += if matched == 8 { 8 } else { 3 };
+    text.index += matched;
     Some(())
 }
 
