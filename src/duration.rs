@@ -332,7 +332,6 @@ fn byte_at(text: &[u8], index: usize) -> u8 {
     text.get(index).copied().unwrap_or(0)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
