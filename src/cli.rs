@@ -100,9 +100,9 @@ where
 /// Writes `prefix`, then `arg` escaped, then `'` and a newline.
 ///
 /// Printable ASCII is written as is, except `\` and `'` (written `\\` and
-/// `\'`, so the quoted text is unambiguous); control bytes become C
-/// escapes (`\t`, `\n`, ...), and everything else, including every byte of
-/// non-ASCII text, `\xHH`. So no terminal control sequence ever passes through.
+/// `\'`, so the quoted text is unambiguous); every other byte (control
+/// bytes, and each byte of non-ASCII text) is `\xHH`. So no terminal
+/// control sequence ever passes through.
 ///
 /// One write per byte: the smallest code, and error paths need no speed
 /// (a 128 KiB operand is echoed in about 0.1 s).
@@ -110,12 +110,12 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
     console.err(prefix);
     for byte in arg {
         let (second, length) = match byte {
-            b' '..=b'~' if *byte != b'\\' && *byte != b'\'' => {
+            b'\\' | b'\'' => (*byte, 2),
+            b' '..=b'~' => {
                 console.err(core::slice::from_ref(byte));
                 continue;
             }
-            7..=13 => (b"abtnvfr"[(byte - 7) as usize], 2),
-            b'\\' | b'\'' => (*byte, 2),
+            // `\xHH` for every other byte, not C's `\t`, `\n`, ...: 23 to 45 bytes less.
             _ => (b'x', 4),
         };
         let escape = [b'\\', second, hex_digit(byte >> 4), hex_digit(*byte)];
@@ -258,14 +258,17 @@ mod tests {
         #[test]
         fn control_and_non_ascii_bytes_are_escaped() {
             let (_, _, err) = run(&[b"a\tb\x1b[31m\xff\\\x7f'"]);
-            assert_eq!(err, format!("sleep: invalid time interval 'a\\tb\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}"));
+            assert_eq!(err, format!("sleep: invalid time interval 'a\\x09b\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}"));
         }
 
         #[test]
-        fn c_escapes() {
-            let (_, _, err) = run(&[b"\x07\x08\t\n\x0b\x0c\r\x00\x06\x0e"]);
+        fn every_other_byte_is_hex() {
+            let (_, _, err) = run(&[b"\x07\x08\t\n\x0b\x0c\r\x00\x06\x0e\x1f\x7f\x80 ~"]);
             let first_line = err.lines().next().unwrap();
-            assert_eq!(first_line, "sleep: invalid time interval '\\a\\b\\t\\n\\v\\f\\r\\x00\\x06\\x0e'");
+            assert_eq!(
+                first_line,
+                "sleep: invalid time interval '\\x07\\x08\\x09\\x0a\\x0b\\x0c\\x0d\\x00\\x06\\x0e\\x1f\\x7f\\x80 ~'"
+            );
         }
 
         #[test]
