@@ -39,6 +39,8 @@ fn write(fd: usize, bytes: &[u8]) -> usize {
 }
 
 /// Ends the process (all threads) with `status`.
+/// Out of line: one copy instead of one per exit path (12 to 40 bytes less).
+#[inline(never)]
 pub fn exit(status: u8) -> ! {
     // SAFETY: exit_group has no memory effects.
     unsafe {
