@@ -26,13 +26,16 @@ impl Console for Stdio {
     fn out(&mut self, bytes: &[u8]) -> bool {
         write(STDOUT, bytes) == bytes.len()
     }
+    // Out of line, with the descriptor inside: each of the many diagnostic
+    // calls passes only the bytes (16 to 100 bytes less than sharing `write`).
+    #[inline(never)]
     fn err(&mut self, bytes: &[u8]) {
         write(STDERR, bytes);
     }
 }
 
-/// Out of line: one copy of the syscall set-up instead of one per message.
-#[inline(never)]
+/// Inlined into `out` and `err`, the only callers.
+#[inline(always)]
 fn write(fd: usize, bytes: &[u8]) -> usize {
     // SAFETY: `bytes` is valid for reads of `bytes.len()` bytes.
     unsafe { raw::syscall3(Sysno::write as usize, fd, bytes.as_ptr() as usize, bytes.len()) }
