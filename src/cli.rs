@@ -29,8 +29,8 @@ pub trait Console {
 
 /// Short on purpose (each byte is in the binary): the grammar, the units, infinity.
 pub const HELP: &[u8] = b"Usage: sleep NUMBER[SUFFIX]...
-Sleep for the sum of the NUMBERs: decimal or 0x hex, with
-fraction and exponent, or inf[inity]. SUFFIX: s, m, h, d.
+Sleep for the sum. NUMBER: decimal or 0x hex, with fraction
+and exponent, or inf[inity]. SUFFIX: s, m, h, d.
 ";
 
 pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
