@@ -13,6 +13,7 @@
 #[cfg_attr(target_arch = "arm", path = "arch/arm.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "arch/riscv64.rs")]
 mod arch;
+mod elf_header;
 mod sys;
 
 use sleep::cli::{self, Action, Console};
