@@ -112,17 +112,19 @@ where
 fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
     console.err(prefix);
     for byte in arg {
-        let (second, length) = match byte {
-            b'\\' | b'\'' => (*byte, 2),
-            b' '..=b'~' => {
-                console.err(core::slice::from_ref(byte));
-                continue;
+        // `\xHH`, or `\` and the byte for `\\` and `\'`; one write call for the
+        // three forms (6 to 12 bytes less on amd64, arm64, arm-v7; 8 more on
+        // riscv64 and 386).
+        let mut escape = [b'\\', b'x', hex_digit(byte >> 4), hex_digit(*byte)];
+        console.err(match byte {
+            b'\\' | b'\'' => {
+                escape[1] = *byte;
+                &escape[..2]
             }
+            b' '..=b'~' => core::slice::from_ref(byte),
             // `\xHH` for every other byte, not C's `\t`, `\n`, ...: 23 to 45 bytes less.
-            _ => (b'x', 4),
-        };
-        let escape = [b'\\', second, hex_digit(byte >> 4), hex_digit(*byte)];
-        console.err(escape.get(..length).unwrap_or_default());
+            _ => &escape,
+        });
     }
     console.err(b"'\n");
 }
