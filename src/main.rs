@@ -71,7 +71,7 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
         sys::act_as_init();
     }
     match cli::plan(args, &mut sys::Stdio) {
-        Action::Exit(status) => sys::exit(status),
+        Action::Exit(status) => sys::exit(status.into()),
         Action::Sleep(nanos) => {
             if sys::sleep_until(sys::monotonic_now().after(nanos)) {
                 sys::exit(0)
