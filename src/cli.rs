@@ -263,7 +263,10 @@ mod tests {
         #[test]
         fn control_and_non_ascii_bytes_are_escaped() {
             let (_, _, err) = run(&[b"a\tb\x1b[31m\xff\\\x7f'"]);
-            assert_eq!(err, format!("sleep: invalid time interval 'a\\x09b\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}"));
+            assert_eq!(
+                err,
+                format!("sleep: invalid time interval 'a\\x09b\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}")
+            );
         }
 
         #[test]
