@@ -29,8 +29,8 @@ pub trait Console {
 
 /// Short on purpose (each byte is in the binary): the grammar, the units, infinity.
 pub const HELP: &[u8] = b"Usage: sleep NUMBER[SUFFIX]...
-Sleep for the sum of the NUMBERs: decimal or 0x hex, with
-fraction and exponent, or inf[inity]. SUFFIX: s, m, h, d.
+Sleep for the sum. NUMBER: decimal or 0x hex, with fraction
+and exponent, or inf[inity]. SUFFIX: s, m, h, d.
 ";
 
 pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
@@ -44,16 +44,19 @@ where
     Args: Iterator<Item = &'a [u8]> + Clone,
 {
     for arg in args.clone() {
-        let text = match arg {
-            [b'-', b'-'] => break,
-            [b'-', b'-', name @ ..] if is_prefix(name, b"help") => HELP,
-            [b'-', b'-', name @ ..] if is_prefix(name, b"version") => VERSION,
-            [b'-', _, ..] => {
+        // Operands (and `-` alone) are read in the second pass. Splitting
+        // off the first two bytes once: 12 to 26 bytes less than matching
+        // `[b'-', b'-', name @ ..]` in every arm.
+        let [b'-', second, rest @ ..] = arg else { continue };
+        let text = match (second, rest) {
+            (b'-', []) => break,
+            (b'-', name) if is_prefix(name, b"help") => HELP,
+            (b'-', name) if is_prefix(name, b"version") => VERSION,
+            _ => {
                 report(console, b"sleep: unrecognized option '", arg);
                 console.err(TRY_HELP);
                 return Action::Exit(1);
             }
-            _ => continue,
         };
         // Help and version go to standard output; failing to write them (a
         // closed pipe, a full disk) is an error, as in GNU.
@@ -100,26 +103,28 @@ where
 /// Writes `prefix`, then `arg` escaped, then `'` and a newline.
 ///
 /// Printable ASCII is written as is, except `\` and `'` (written `\\` and
-/// `\'`, so the quoted text is unambiguous); control bytes become C
-/// escapes (`\t`, `\n`, ...), and everything else, including every byte of
-/// non-ASCII text, `\xHH`. So no terminal control sequence ever passes through.
+/// `\'`, so the quoted text is unambiguous); every other byte (control
+/// bytes, and each byte of non-ASCII text) is `\xHH`. So no terminal
+/// control sequence ever passes through.
 ///
 /// One write per byte: the smallest code, and error paths need no speed
 /// (a 128 KiB operand is echoed in about 0.1 s).
 fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
     console.err(prefix);
     for byte in arg {
-        let (second, length) = match byte {
-            b' '..=b'~' if *byte != b'\\' && *byte != b'\'' => {
-                console.err(core::slice::from_ref(byte));
-                continue;
+        // `\xHH`, or `\` and the byte for `\\` and `\'`; one write call for the
+        // three forms (6 to 12 bytes less on amd64, arm64, arm-v7; 8 more on
+        // riscv64 and 386).
+        let mut escape = [b'\\', b'x', hex_digit(byte >> 4), hex_digit(*byte)];
+        console.err(match byte {
+            b'\\' | b'\'' => {
+                escape[1] = *byte;
+                &escape[..2]
             }
-            7..=13 => (b"abtnvfr"[(byte - 7) as usize], 2),
-            b'\\' | b'\'' => (*byte, 2),
-            _ => (b'x', 4),
-        };
-        let escape = [b'\\', second, hex_digit(byte >> 4), hex_digit(*byte)];
-        console.err(escape.get(..length).unwrap_or_default());
+            b' '..=b'~' => core::slice::from_ref(byte),
+            // `\xHH` for every other byte, not C's `\t`, `\n`, ...: 23 to 45 bytes less.
+            _ => &escape,
+        });
     }
     console.err(b"'\n");
 }
@@ -258,14 +263,20 @@ mod tests {
         #[test]
         fn control_and_non_ascii_bytes_are_escaped() {
             let (_, _, err) = run(&[b"a\tb\x1b[31m\xff\\\x7f'"]);
-            assert_eq!(err, format!("sleep: invalid time interval 'a\\tb\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}"));
+            assert_eq!(
+                err,
+                format!("sleep: invalid time interval 'a\\x09b\\x1b[31m\\xff\\\\\\x7f\\''\n{TRY}")
+            );
         }
 
         #[test]
-        fn c_escapes() {
-            let (_, _, err) = run(&[b"\x07\x08\t\n\x0b\x0c\r\x00\x06\x0e"]);
+        fn every_other_byte_is_hex() {
+            let (_, _, err) = run(&[b"\x07\x08\t\n\x0b\x0c\r\x00\x06\x0e\x1f\x7f\x80 ~"]);
             let first_line = err.lines().next().unwrap();
-            assert_eq!(first_line, "sleep: invalid time interval '\\a\\b\\t\\n\\v\\f\\r\\x00\\x06\\x0e'");
+            assert_eq!(
+                first_line,
+                "sleep: invalid time interval '\\x07\\x08\\x09\\x0a\\x0b\\x0c\\x0d\\x00\\x06\\x0e\\x1f\\x7f\\x80 ~'"
+            );
         }
 
         #[test]

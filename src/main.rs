@@ -18,23 +18,29 @@ mod sys;
 use sleep::cli::{self, Action, Console};
 
 /// The arguments after `argv[0]`, as byte strings without their NUL.
+/// `next` walks argv up to its terminating null pointer, so `argc` is not
+/// needed (3 to 14 bytes less than comparing with `argv + argc` with the
+/// parser branch merged; before it, 8 to 52 less except amd64, +11).
 #[derive(Clone)]
 struct Args {
     next: *const *const u8,
-    end: *const *const u8,
 }
 
 impl Iterator for Args {
     type Item = &'static [u8];
 
+    // Inlined into the two loops that read the arguments: 9 to 40 bytes less
+    // than one out-of-line copy and its calls.
+    #[inline(always)]
     fn next(&mut self) -> Option<&'static [u8]> {
-        if self.next >= self.end {
-            return None;
-        }
-        // SAFETY: `next` is inside argv[1..argc]; each entry is a valid
+        // SAFETY: `next` points into argv at or before its terminating null
+        // pointer, and never moves past it; every entry before it is a valid
         // NUL-terminated string that lives (unmodified) as long as the process.
         unsafe {
             let start = *self.next;
+            if start.is_null() {
+                return None;
+            }
             self.next = self.next.add(1);
             let mut length = 0;
             // Volatile, so LLVM does not turn the loop into a call to a
@@ -53,13 +59,12 @@ impl Iterator for Args {
 /// `stack` must be the process's initial stack as the kernel laid it out:
 /// `argc`, then `argc` pointers to NUL-terminated strings, then a null.
 unsafe extern "C" fn entry(stack: *const usize) -> ! {
-    // SAFETY: per the contract, `stack[0]` is argc and `stack[1..=argc]` argv.
-    // With argc 0 or 1 (kernels before 5.18 allow an empty argv), `end` is at
-    // or before the first argument, so nothing past argv is read.
+    // SAFETY: per the contract, `stack[1..=argc]` is argv and `stack[argc + 1]`
+    // its null terminator. With argc 0 (kernels before 5.18 allow an empty
+    // argv) argv[0] is that null: start there, so nothing past argv is read.
     let args = unsafe {
-        let argc = *stack;
         let argv = stack.add(1) as *const *const u8;
-        Args { next: argv.wrapping_add(1), end: argv.add(argc) }
+        Args { next: if (*argv).is_null() { argv } else { argv.add(1) } }
     };
     // As early as possible: until the handlers are in, the kernel drops a
     // SIGTERM sent to PID 1.
@@ -67,7 +72,7 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
         sys::act_as_init();
     }
     match cli::plan(args, &mut sys::Stdio) {
-        Action::Exit(status) => sys::exit(status),
+        Action::Exit(status) => sys::exit(status.into()),
         Action::Sleep(nanos) => {
             if sys::sleep_until(sys::monotonic_now().after(nanos)) {
                 sys::exit(0)

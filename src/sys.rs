@@ -26,23 +26,29 @@ impl Console for Stdio {
     fn out(&mut self, bytes: &[u8]) -> bool {
         write(STDOUT, bytes) == bytes.len()
     }
+    // Out of line, with the descriptor inside: each of the many diagnostic
+    // calls passes only the bytes (16 to 100 bytes less than sharing `write`).
+    #[inline(never)]
     fn err(&mut self, bytes: &[u8]) {
         write(STDERR, bytes);
     }
 }
 
-/// Out of line: one copy of the syscall set-up instead of one per message.
-#[inline(never)]
+/// Inlined into `out` and `err`, the only callers.
+#[inline(always)]
 fn write(fd: usize, bytes: &[u8]) -> usize {
     // SAFETY: `bytes` is valid for reads of `bytes.len()` bytes.
     unsafe { raw::syscall3(Sysno::write as usize, fd, bytes.as_ptr() as usize, bytes.len()) }
 }
 
-/// Ends the process (all threads) with `status`.
-pub fn exit(status: u8) -> ! {
+/// Ends the process (all threads) with `status` (0 to 255; a word, not a
+/// `u8`, so no caller or callee masks it: 0 to 24 bytes less).
+/// Out of line: one copy instead of one per exit path (12 to 40 bytes less).
+#[inline(never)]
+pub fn exit(status: usize) -> ! {
     // SAFETY: exit_group has no memory effects.
     unsafe {
-        raw::syscall1(Sysno::exit_group as usize, status as usize);
+        raw::syscall1(Sysno::exit_group as usize, status);
     }
     // exit_group does not return; should something (seccomp, ptrace) make
     // it, die on an illegal instruction rather than run on.
@@ -173,5 +179,5 @@ fn set_signal_action(signal: usize, action: &SigAction) {
 /// The SIGTERM/SIGINT handler of PID 1: exit quietly with 128 + signal, as a
 /// shell reports a death by that signal.
 extern "C" fn exit_on_signal(signal: i32) {
-    exit(128 + signal as u8)
+    exit(128 + signal as usize)
 }

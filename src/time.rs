@@ -12,18 +12,20 @@ pub struct Timespec {
 }
 
 impl Timespec {
-    /// `self + nanos`. Saturating: the kernel reads any deadline past
-    /// `KTIME_MAX` (about 292 years of uptime) as "never", which is what
+    /// `self + nanos`. Any deadline past `KTIME_MAX` (about 292 years of
+    /// uptime) the kernel reads as "never", which is what
     /// [`crate::duration::FOREVER`] means.
+    ///
+    /// `self` is a `CLOCK_MONOTONIC` time, which the kernel keeps as signed
+    /// 64-bit nanoseconds, so its seconds are below `KTIME_SEC_MAX` (9.2e9)
+    /// and adding at most 1.9e10 more cannot overflow: no saturation needed
+    /// (8 to 32 bytes less).
     pub fn after(self, nanos: u64) -> Timespec {
-        let (whole_seconds, extra_nanoseconds) = crate::divide::div_rem(nanos, NANOS_PER_SECOND);
-        let mut seconds = self.seconds.saturating_add(whole_seconds as i64);
-        let mut nanoseconds = self.nanoseconds + extra_nanoseconds as i64;
-        if nanoseconds >= NANOS_PER_SECOND as i64 {
-            nanoseconds -= NANOS_PER_SECOND as i64;
-            seconds = seconds.saturating_add(1);
-        }
-        Timespec { seconds, nanoseconds }
+        // The nanoseconds of `self` first, then one division: no carry to
+        // propagate afterwards (20 to 37 bytes less than adding the parts).
+        let total = nanos.saturating_add(self.nanoseconds as u64);
+        let (whole_seconds, nanoseconds) = crate::divide::div_rem(total, NANOS_PER_SECOND);
+        Timespec { seconds: self.seconds + whole_seconds as i64, nanoseconds: nanoseconds as i64 }
     }
 }
 
@@ -54,7 +56,11 @@ mod tests {
     }
 
     #[test]
-    fn saturates_instead_of_wrapping() {
-        assert_eq!(at(i64::MAX, 999_999_999).after(u64::MAX).seconds, i64::MAX);
+    fn forever_from_the_latest_monotonic_time_is_still_valid() {
+        // The largest time CLOCK_MONOTONIC can report (KTIME_MAX nanoseconds).
+        let latest = at(i64::MAX / 1_000_000_000, 854_775_807);
+        let deadline = latest.after(crate::duration::FOREVER);
+        assert!(deadline.seconds > latest.seconds + 18_000_000_000);
+        assert!((0..1_000_000_000).contains(&deadline.nanoseconds));
     }
 }

@@ -250,7 +250,7 @@ fn when_an_operand_has_control_bytes_then_they_are_escaped(bin: &Binary) {
         .assert()
         .code(1)
         .stdout("")
-        .stderr(format!("{}{TRY}", invalid("1\\t\\x1b[2J\\xff\\\\\\x7f\\'\\n")));
+        .stderr(format!("{}{TRY}", invalid("1\\x09\\x1b[2J\\xff\\\\\\x7f\\'\\x0a")));
 }
 
 // ---- limits ----------------------------------------------------------------
