@@ -148,7 +148,8 @@ fn everything_per_arch_follows_arches_txt() {
             "{arch}: src/main.rs does not pick src/{start}"
         );
     }
-    for section in sections {
+    // A `cfg(...)` section holds flags shared by several targets, not one arch's.
+    for section in sections.into_iter().filter(|section| !section.starts_with("'cfg(")) {
         assert!(
             arches().iter().any(|arch| arch.rust_target == section),
             ".cargo/config.toml: [target.{section}] is no arch's target in arches.txt"
