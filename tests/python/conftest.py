@@ -6,6 +6,7 @@ so a new arch there is tested here without editing anything.
 """
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -29,6 +30,13 @@ def docker_platform(arch: str) -> tuple[str, str]:
     """An arch's Docker (TARGETARCH, TARGETVARIANT), from arches.txt: arm-v7 -> (arm, v7)."""
     (row,) = [row for row in arch_table.load() if row.name == arch]
     return row.docker_platform()
+
+
+def runner(arch: str) -> list[str]:
+    """How to run an arch's binary here, from arches.txt: nothing before it on
+    a host of that arch, else its qemu-user command (with its arguments)."""
+    (row,) = [row for row in arch_table.load() if row.name == arch]
+    return [] if row.target_arch == platform.machine() else list(row.emulator)
 
 
 def parse_dockerfile(path: Path) -> tuple:

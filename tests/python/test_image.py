@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, all_arches, docker_platform
+from conftest import REPO, all_arches, docker_platform, runner
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -67,17 +67,6 @@ def git(*args) -> str:
 
 def package() -> dict:
     return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]
-
-
-def emulator(arch: str) -> list[str]:
-    """The qemu-user command for a foreign arch: tests/lib.rs's choice (the
-    one place it is made), read from its default_emulator table."""
-    table = re.findall(
-        r'"([\w-]+)" => \("(qemu-[\w-]+)", &\[([^\]]*)\]\)', (REPO / "tests/lib.rs").read_text()
-    )
-    found = {name: [program, *re.findall(r'"([^"]*)"', args)] for name, program, args in table}
-    assert set(found) == set(all_arches()), "tests/lib.rs's emulator table no longer parses"
-    return found[arch]
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +208,7 @@ class TestUnpacked:
 
     def test_unpacked_sleep_runs(self, unpacked, arch):
         sleep = unpacked[arch] / "rootfs/sleep"
-        command = [str(sleep), "0.1"] if arch == "amd64" else [*emulator(arch), str(sleep), "0.1"]
+        command = [*runner(arch), str(sleep), "0.1"]
         start = time.monotonic()
         result = subprocess.run(command, capture_output=True, timeout=30)
         elapsed = time.monotonic() - start
