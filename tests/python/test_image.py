@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import subprocess
 import tarfile
 import time
