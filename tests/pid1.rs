@@ -149,15 +149,26 @@ fn when_exec_d_with_zombie_children_then_they_are_reaped(bin: &Binary) {
     let command = bin.command(["infinity"]);
     let mut program: Vec<String> = vec![command.get_program().to_string_lossy().into()];
     program.extend(command.get_args().map(|arg| arg.to_string_lossy().into_owned()));
+    // It waits for a go-ahead file before the exec, so the zombie is seen
+    // first however slowly python starts.
+    let go_ahead = std::env::temp_dir().join(format!("sleep-pid1-go-{}-{}", std::process::id(), bin.arch));
+    let _ = std::fs::remove_file(&go_ahead);
     let script = format!(
-        "import os, time\nif os.fork() == 0: os._exit(0)\ntime.sleep(0.3)\nos.execv({:?}, {:?})",
-        program[0], program
+        "import os, time\nif os.fork() == 0: os._exit(0)\n\
+         while not os.path.exists({:?}): time.sleep(0.01)\nos.execv({:?}, {:?})",
+        go_ahead, program[0], program
     );
     let python = which("python3").expect("python3 not found");
     let namespace = Namespace::start(&[python.as_os_str(), "-c".as_ref(), script.as_ref()]);
-    sleep(secs(0.2));
-    assert_eq!(children(namespace.init).len(), 1, "on {}: no zombie to inherit", bin.arch);
-    let reaped = poll(secs(5.0), || children(namespace.init).is_empty().then_some(()));
+    let zombie = poll(secs(10.0), || (children(namespace.init).len() == 1).then_some(()));
+    assert!(zombie.is_some(), "on {}: no zombie to inherit", bin.arch);
+    std::fs::write(&go_ahead, b"").unwrap();
+    // Exec'd (its command line now ends with our operand), and no child left.
+    let cmdline = || std::fs::read(format!("/proc/{}/cmdline", namespace.init)).unwrap_or_default();
+    let reaped = poll(secs(5.0), || {
+        (cmdline().ends_with(b"infinity\0") && children(namespace.init).is_empty()).then_some(())
+    });
+    let _ = std::fs::remove_file(&go_ahead);
     assert!(reaped.is_some(), "on {}: zombie left: {:?}", bin.arch, children(namespace.init));
 }
 
