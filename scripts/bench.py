@@ -199,6 +199,15 @@ def run_timed_ns(argv: list[str]) -> int:
     return elapsed
 
 
+def run_order(items: list, index: int) -> list:
+    """The order of the programs in the index-th pass: shuffled (seeded by index,
+    so reproducible), so that over the passes each program follows each other one
+    about equally often. It matters: a run right after the Go program's takes
+    about 20 µs longer (its exit leaves work and cold caches behind), which a
+    fixed or merely rotated order would charge to one program."""
+    return random.Random(index).sample(items, len(items))
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -481,8 +490,8 @@ def measure_accuracy(players: list[Contender], bare_exit: Contender, settings: S
     for the start-up section). Runs are interleaved across contenders and
     operands so load changes hit them all alike."""
     floor_ns = {p.name: [] for p in [*players, bare_exit]}
-    for _ in range(settings.floor_runs):
-        for player in [*players, bare_exit]:
+    for index in range(settings.floor_runs):
+        for player in run_order([*players, bare_exit], index):
             floor_ns[player.name].append(run_timed_ns(player.command("0")))
     runs = {operand: settings.accuracy_long_runs if operand == LONG_ACCURACY_OPERAND
             else settings.accuracy_runs for operand in ACCURACY_OPERANDS}
@@ -491,7 +500,7 @@ def measure_accuracy(players: list[Contender], bare_exit: Contender, settings: S
         for operand in ACCURACY_OPERANDS:
             if index >= runs[operand]:
                 continue
-            for player in players:
+            for player in run_order(players, index):
                 elapsed_ns[player.name][operand].append(run_timed_ns(player.command(operand)))
     return {"sleep_0_ns": floor_ns,
             "by_sleep": {p.name: {"floor_ns": statistics.median(floor_ns[p.name]),
@@ -523,7 +532,7 @@ def measure_timer_slack(ours: Contender, settings: Settings) -> dict:
     measured without changing it: the runs are spawned while this script's own
     slack is 1 ns, which they inherit, so they sleep exactly as if they had made
     the call themselves (minus the call's own cost). Each 1 ns run directly
-    follows a default run of the same operand: pairs, interleaved."""
+    and precedes a default run of the same operand in turn: pairs, interleaved."""
     default_slack_ns = int(Path("/proc/self/timerslack_ns").read_text())
     set_timer_slack(1)
     try:
@@ -534,14 +543,15 @@ def measure_timer_slack(ours: Contender, settings: Settings) -> dict:
         raise RuntimeError(f"a spawned sleep did not inherit the timer slack ({inherited} ns)")
     floor = [run_timed_ns(ours.command("0")) for _ in range(settings.floor_runs)]
     elapsed_ns = {operand: {"default": [], "1 ns": []} for operand in SLACK_OPERANDS}
-    for _ in range(settings.slack_runs):
+    for index in range(settings.slack_runs):
         for operand in SLACK_OPERANDS:
-            elapsed_ns[operand]["default"].append(run_timed_ns(ours.command(operand)))
-            set_timer_slack(1)
-            try:
-                elapsed_ns[operand]["1 ns"].append(run_timed_ns(ours.command(operand)))
-            finally:
-                set_timer_slack(0)
+            for slack_ns in ((0, 1) if index % 2 == 0 else (1, 0)):   # who goes first alternates
+                set_timer_slack(slack_ns)
+                try:
+                    elapsed = run_timed_ns(ours.command(operand))
+                finally:
+                    set_timer_slack(0)
+                elapsed_ns[operand]["1 ns" if slack_ns else "default"].append(elapsed)
     return {"default_slack_ns": default_slack_ns, "floor_ns": statistics.median(floor),
             "elapsed_ns": elapsed_ns}
 
@@ -767,7 +777,8 @@ def interleaved_sleep_0(accuracy: dict | None, settings: Settings) -> str:
         return ""
     medians = {name: statistics.median(runs) for name, runs in accuracy["sleep_0_ns"].items()}
     return (f" Timed run by run instead (this script around `posix_spawn` and `waitpid`, "
-            f"{settings.floor_runs} runs each, every program in turn; see Timing accuracy): "
+            f"{settings.floor_runs} runs each, the programs in turn, the order shuffled; "
+            "see Timing accuracy): "
             f"ours {us(medians[OURS])} µs, the bare exit {us(medians[BARE_EXIT])} µs, "
             f"{ratio(medians[OURS], medians[BARE_EXIT])}.")
 
@@ -819,7 +830,9 @@ def accuracy_section(accuracy: dict, settings: Settings) -> str:
         "",
         "Each run timed from this script (`time.perf_counter_ns` around `posix_spawn` and "
         f"`waitpid`), {settings.accuracy_runs} runs per sleep and sub-second operand and "
-        f"{settings.accuracy_long_runs} of `{LONG_ACCURACY_OPERAND}`, interleaved. "
+        f"{settings.accuracy_long_runs} of `{LONG_ACCURACY_OPERAND}`, interleaved, the order "
+        "of the programs shuffled pass by pass (a run right after the Go program's takes "
+        "about 20 µs longer). "
         "Overshoot = elapsed − own `sleep 0` − requested, where own `sleep 0` is the "
         f"median of {settings.floor_runs} `sleep 0` runs of the same program timed the "
         "same way. µs. An undershoot is a run whose whole elapsed time, spawn included, "
@@ -896,7 +909,8 @@ def timer_slack_section(slack: dict, settings: Settings) -> str:
         "across `exec`, so ours is spawned while this script's slack is 1 ns "
         "(`/proc/PID/timerslack_ns` of a spawned sleep is checked to be 1), which makes "
         "it sleep exactly as if it had made the call itself, minus the call's own cost "
-        "(one syscall). Each 1 ns run directly follows a default run of the same operand: "
+        "(one syscall). Each 1 ns run is paired with a default run of the same operand, "
+        "which of the two goes first alternating: "
         f"{settings.slack_runs} pairs per operand, the operands interleaved. Overshoot as "
         f"in Timing accuracy, beyond ours' own `sleep 0` ({us(slack['floor_ns'])} µs, median of "
         f"{settings.floor_runs}). µs. Saving = the median of the pairs' differences "
@@ -1062,7 +1076,7 @@ def draw_chart(results: dict, path: Path) -> None:
     ours_total = executable[names.index(OURS)]
     for y, total in enumerate(e + l for e, l in zip(executable, libraries)):
         amount = f"{total / 1024:,.0f} KiB" if total >= 10240 else f"{total:,} B"
-        size_axes.text(total, y, f"  {amount} ({total / ours_total:,.0f}×)", va="center", fontsize=8)
+        size_axes.text(total, y, f"  {amount} ({ratio(total, ours_total)})", va="center", fontsize=8)
     # Bars start at 100 B, not 0, which a log axis cannot show.
     size_axes.set_xlim(100, max(executable[i] + libraries[i] for i in positions) * 40)
     size_axes.legend(loc="upper right", fontsize=8)
@@ -1076,7 +1090,7 @@ def draw_chart(results: dict, path: Path) -> None:
     startup_axes.set_title("Start-up: wall time of `sleep 0`")
     ours_median = medians[names.index(OURS)]
     for y, m in enumerate(medians):
-        startup_axes.text(m + high[y], y, f"  {m:,.0f} µs ({m / ours_median:.2f}×)",
+        startup_axes.text(m + high[y], y, f"  {m:,.0f} µs ({ratio(m, ours_median)})",
                           va="center", fontsize=8)
     startup_axes.set_xlim(right=max(m + h for m, h in zip(medians, high)) * 1.45)
     figure.savefig(path, metadata={"Date": None})   # format from the suffix
