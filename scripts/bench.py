@@ -92,7 +92,7 @@ class Settings:
 # As many start-up rounds as programs: each takes every place in the order once.
 FULL = Settings(startup_rounds=6, startup_runs=350, startup_warmup=50,
                 floor_runs=300, accuracy_runs=150, accuracy_long_runs=20,
-                slack_runs=300, threaded_repeats=9, memory_repeats=3)
+                slack_runs=300, threaded_repeats=5, memory_repeats=3)
 SMOKE = Settings(startup_rounds=2, startup_runs=15, startup_warmup=3,
                  floor_runs=5, accuracy_runs=3, accuracy_long_runs=1,
                  slack_runs=3, threaded_repeats=2, memory_repeats=1)
