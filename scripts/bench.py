@@ -48,7 +48,7 @@ ACCURACY_OPERANDS = ["0.01", "0.05", "0.1", "1"]
 LONG_ACCURACY_OPERAND = "1"
 # Short sleeps, where the kernel's default 50 µs timer slack is a large part of
 # the overshoot.
-SLACK_OPERANDS = ["0.001", "0.01", "0.1"]
+SLACK_OPERANDS = ["0.001", "0.01", "0.1"]   # Settings.slack_pairs: how many pairs of each
 PR_SET_TIMERSLACK = 29   # <linux/prctl.h>; the value 0 restores the default
 MEMORY_SLEEP_OPERAND = "5"
 MEMORY_READ_AFTER_S = 0.3
@@ -84,7 +84,7 @@ class Settings:
     floor_runs: int          # `sleep 0` runs timed by this script: each program's own floor
     accuracy_runs: int       # runs per contender per sub-second operand
     accuracy_long_runs: int  # runs per contender of LONG_ACCURACY_OPERAND
-    slack_runs: int          # runs per operand and timer slack
+    slack_pairs: dict        # operand -> pairs of runs (default slack, 1 ns)
     threaded_repeats: int    # callgrind runs of a program whose count varies (Go)
     memory_repeats: int
 
@@ -92,10 +92,14 @@ class Settings:
 # As many start-up rounds as programs: each takes every place in the order once.
 FULL = Settings(startup_rounds=6, startup_runs=350, startup_warmup=50,
                 floor_runs=300, accuracy_runs=150, accuracy_long_runs=20,
-                slack_runs=300, threaded_repeats=5, memory_repeats=3)
+                # More pairs where they are cheap: the 50 µs in question is a
+                # small part of a short sleep's noise.
+                slack_pairs={"0.001": 1000, "0.01": 1000, "0.1": 300},
+                threaded_repeats=5, memory_repeats=3)
 SMOKE = Settings(startup_rounds=2, startup_runs=15, startup_warmup=3,
                  floor_runs=5, accuracy_runs=3, accuracy_long_runs=1,
-                 slack_runs=3, threaded_repeats=2, memory_repeats=1)
+                 slack_pairs={"0.001": 3, "0.01": 3, "0.1": 3},
+                 threaded_repeats=2, memory_repeats=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -487,24 +491,22 @@ def measure_memory(players: list[Contender], settings: Settings) -> dict:
 def measure_accuracy(players: list[Contender], bare_exit: Contender, settings: Settings) -> dict:
     """Elapsed times of short sleeps timed from here, and each contender's own
     floor (the median of its `sleep 0` timed the same way; the bare exit's too,
-    for the start-up section). Runs are interleaved across contenders and
-    operands so load changes hit them all alike."""
-    floor_ns = {p.name: [] for p in [*players, bare_exit]}
-    for index in range(settings.floor_runs):
-        for player in run_order([*players, bare_exit], index):
-            floor_ns[player.name].append(run_timed_ns(player.command("0")))
-    runs = {operand: settings.accuracy_long_runs if operand == LONG_ACCURACY_OPERAND
-            else settings.accuracy_runs for operand in ACCURACY_OPERANDS}
-    elapsed_ns = {p.name: {operand: [] for operand in ACCURACY_OPERANDS} for p in players}
+    for the start-up section). The `sleep 0` runs are spread over the same passes
+    as the sleeps, and each pass runs the programs in a new order, so changes in
+    the machine's load hit them all alike."""
+    runs = {"0": settings.floor_runs} | {
+        operand: settings.accuracy_long_runs if operand == LONG_ACCURACY_OPERAND
+        else settings.accuracy_runs for operand in ACCURACY_OPERANDS}
+    elapsed_ns = {p.name: {operand: [] for operand in runs} for p in [*players, bare_exit]}
     for index in range(max(runs.values())):
-        for operand in ACCURACY_OPERANDS:
+        for operand in runs:
             if index >= runs[operand]:
                 continue
-            for player in run_order(players, index):
+            for player in run_order(players + ([bare_exit] if operand == "0" else []), index):
                 elapsed_ns[player.name][operand].append(run_timed_ns(player.command(operand)))
-    return {"sleep_0_ns": floor_ns,
-            "by_sleep": {p.name: {"floor_ns": statistics.median(floor_ns[p.name]),
-                                  "elapsed_ns": elapsed_ns[p.name],
+    return {"sleep_0_ns": {name: by_operand["0"] for name, by_operand in elapsed_ns.items()},
+            "by_sleep": {p.name: {"floor_ns": statistics.median(elapsed_ns[p.name]["0"]),
+                                  "elapsed_ns": {o: elapsed_ns[p.name][o] for o in ACCURACY_OPERANDS},
                                   "reads_as_zero": [o for o in ACCURACY_OPERANDS if p.reads_as_zero(o)]}
                          for p in players}}
 
@@ -541,10 +543,14 @@ def measure_timer_slack(ours: Contender, settings: Settings) -> dict:
         set_timer_slack(0)
     if inherited != 1 or spawned_timer_slack_ns(ours) != default_slack_ns:
         raise RuntimeError(f"a spawned sleep did not inherit the timer slack ({inherited} ns)")
-    floor = [run_timed_ns(ours.command("0")) for _ in range(settings.floor_runs)]
+    floor = []
     elapsed_ns = {operand: {"default": [], "1 ns": []} for operand in SLACK_OPERANDS}
-    for index in range(settings.slack_runs):
+    for index in range(max(settings.floor_runs, *settings.slack_pairs.values())):
+        if index < settings.floor_runs:   # spread over the passes, like the sleeps
+            floor.append(run_timed_ns(ours.command("0")))
         for operand in SLACK_OPERANDS:
+            if index >= settings.slack_pairs[operand]:
+                continue
             for slack_ns in ((0, 1) if index % 2 == 0 else (1, 0)):   # who goes first alternates
                 set_timer_slack(slack_ns)
                 try:
@@ -765,6 +771,8 @@ def startup_section(startup: dict, accuracy: dict | None, settings: Settings) ->
         f"Ours against the physical limit: {ratio(ours_median, floor_median)} "
         f"({us_s(ours_median)} µs against {us_s(floor_median)} µs; per round "
         f"{min(limit['rounds']):.2f}–{max(limit['rounds']):.2f}×). The goal is within 1.10×."
+        + (" The per-round ratios straddle 1: within this run's noise the two are the same."
+           if min(limit["rounds"]) < 1 < max(limit["rounds"]) else "")
         + interleaved_sleep_0(accuracy, settings),
     ])
 
@@ -835,11 +843,11 @@ def accuracy_section(accuracy: dict, settings: Settings) -> str:
         "about 20 µs longer). "
         "Overshoot = elapsed − own `sleep 0` − requested, where own `sleep 0` is the "
         f"median of {settings.floor_runs} `sleep 0` runs of the same program timed the "
-        "same way. µs. An undershoot is a run whose whole elapsed time, spawn included, "
-        "is below the request; there should be none. Part of every overshoot is the "
+        "same way, spread over the same passes. µs. An undershoot is a run whose whole "
+        "elapsed time, spawn included, is below the request; there should be none. Part of every overshoot is the "
         "kernel's timer slack (50 µs by default; see the next section), the same for all. "
         "The rest is waking the idle CPU and this script, and the program's exit, which "
-        "after a sleep runs with colder caches than in the back-to-back `sleep 0` runs: "
+        "after a sleep runs with colder caches than right after start-up in `sleep 0`: "
         "probably why larger processes overshoot more. Means and maxima also carry waits "
         "for a CPU when the machine is busy (see the load averages). The Go program reads "
         "whole seconds only: it reads the sub-second operands as 0 (`strconv.Atoi` fails, "
@@ -911,7 +919,8 @@ def timer_slack_section(slack: dict, settings: Settings) -> str:
         "it sleep exactly as if it had made the call itself, minus the call's own cost "
         "(one syscall). Each 1 ns run is paired with a default run of the same operand, "
         "which of the two goes first alternating: "
-        f"{settings.slack_runs} pairs per operand, the operands interleaved. Overshoot as "
+        + ", ".join(f"{pairs} pairs of `{operand}`" for operand, pairs in settings.slack_pairs.items())
+        + ", the operands interleaved. Overshoot as "
         f"in Timing accuracy, beyond ours' own `sleep 0` ({us(slack['floor_ns'])} µs, median of "
         f"{settings.floor_runs}). µs. Saving = the median of the pairs' differences "
         "(default − 1 ns), with its 95% bootstrap interval.",
