@@ -1,0 +1,3 @@
+module sleep-bench/go-sleep
+
+go 1.19
