@@ -171,6 +171,15 @@ pub fn send_signal(pid: u32, signal: i32) {
     assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill({pid}, {signal})");
 }
 
+/// Whether `pid` has a handler for `signal` (its `SigCgt` mask in
+/// /proc/PID/status). A namespace's init gets a signal only once it has one:
+/// before that the kernel drops it.
+pub fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mask = status.lines().find_map(|line| line.strip_prefix("SigCgt:")).map(str::trim);
+    mask.and_then(|mask| u64::from_str_radix(mask, 16).ok()).is_some_and(|mask| mask >> (signal - 1) & 1 == 1)
+}
+
 /// A process's state letter (`S` = blocked in the kernel) and the CPU time
 /// it has used, user plus system, in clock ticks (from /proc/PID/stat).
 pub fn state_and_cpu_ticks(pid: u32) -> (String, u64) {

@@ -14,7 +14,7 @@ use std::{
 };
 
 use sleep_tests::{
-    Binary, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which,
+    Binary, catches, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which,
 };
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
@@ -95,6 +95,10 @@ fn when_pid_1_sleeps_then_it_exits_0_on_time(bin: &Binary) {
 
 fn stopped_by(bin: &Binary, signal: i32, expected_status: i32) {
     let mut namespace = Namespace::for_binary(bin, &["infinity"]);
+    // Until its handler is in, the kernel drops the signal. (Under qemu the
+    // emulator catches every signal from the start; the wait covers the rest.)
+    let ready = poll(secs(10.0), || catches(namespace.init, signal).then_some(()));
+    assert!(ready.is_some(), "on {}: PID 1 never caught signal {signal}", bin.arch);
     sleep(secs(0.5));
     assert!(namespace.unshare.try_wait().unwrap().is_none(), "on {}: ended early", bin.arch);
     let sent = Instant::now();

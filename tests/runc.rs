@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, TRY, host_arch, poll, wait_with_deadline, which};
+use sleep_tests::{Binary, TRY, catches, host_arch, poll, wait_with_deadline, which};
 
 /// A one-container OCI bundle in a temporary folder, with its own runc state.
 struct Container {
@@ -72,6 +72,12 @@ impl Container {
         self.run = Some(run);
         let running = poll(Duration::from_secs(10), || self.state().contains("\"running\"").then_some(()));
         assert!(running.is_some(), "container did not start: {}", self.state());
+        // "running" comes as runc lets the init exec /sleep, which may not have
+        // installed its handlers yet; a SIGTERM before that is dropped.
+        let state: serde_json::Value = serde_json::from_str(&self.state()).unwrap();
+        let pid = state["pid"].as_u64().expect("runc state has the init's pid") as u32;
+        let ready = poll(Duration::from_secs(10), || catches(pid, libc::SIGTERM).then_some(()));
+        assert!(ready.is_some(), "/sleep in the container never caught SIGTERM");
     }
 
     fn state(&self) -> String {
