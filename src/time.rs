@@ -21,11 +21,23 @@ impl Timespec {
     /// and adding at most 1.9e10 more cannot overflow: no saturation needed
     /// (8 to 32 bytes less).
     pub fn after(self, nanos: u64) -> Timespec {
-        // The nanoseconds of `self` first, then one division: no carry to
-        // propagate afterwards (20 to 37 bytes less than adding the parts).
-        let total = nanos.saturating_add(self.nanoseconds as u64);
-        let (whole_seconds, nanoseconds) = crate::divide::div_rem(total, NANOS_PER_SECOND);
-        Timespec { seconds: self.seconds + whole_seconds as i64, nanoseconds: nanoseconds as i64 }
+        // Divide first, then add the clock's nanoseconds with a carry. (Adding
+        // them before one division was 20 to 37 bytes smaller, but near
+        // FOREVER the sum saturated and the deadline lost up to a second.)
+        let (whole_seconds, part) = crate::divide::div_rem(nanos, NANOS_PER_SECOND);
+        let sum = part + self.nanoseconds as u64;
+        let (carry, nanoseconds) = if cfg!(target_pointer_width = "64") {
+            // One more divide instruction: the smallest carry on 64-bit arches.
+            crate::divide::div_rem(sum, NANOS_PER_SECOND)
+        } else {
+            // A second call of the division loop costs 32-bit arches more
+            // (4 bytes on arm/v7, 58 on 386) than a compare.
+            // In 32 bits: `sum` is below 2 × 10^9.
+            let sum = sum as u32;
+            let carry = (sum >= NANOS_PER_SECOND as u32) as u32;
+            (carry as u64, (sum - carry * NANOS_PER_SECOND as u32) as u64)
+        };
+        Timespec { seconds: self.seconds + (whole_seconds + carry) as i64, nanoseconds: nanoseconds as i64 }
     }
 }
 
@@ -46,6 +58,12 @@ mod tests {
     fn carries_into_seconds() {
         assert_eq!(at(10, 999_999_999).after(1), at(11, 0));
         assert_eq!(at(0, 500_000_000).after(1_700_000_000), at(2, 200_000_000));
+    }
+
+    #[test]
+    fn forever_is_exact() {
+        // 2^64 - 1 ns = 18,446,744,073 s + 709,551,615 ns, carried, not saturated.
+        assert_eq!(at(5, 999_999_999).after(u64::MAX), at(5 + 18_446_744_073 + 1, 709_551_614));
     }
 
     #[test]
