@@ -6,7 +6,7 @@ programs the project keeps for comparison (bench/): the physical floor, a
 static ELF that only calls exit_group(0), and the Go program most preStop users
 copy into their images. Measures file size, user-space instructions
 (callgrind), start-up wall time (hyperfine), resident memory while sleeping,
-timing accuracy and what a 1 ns timer slack would change; writes benchmarks.md
+timing accuracy and what our 1 ns timer slack changes; writes benchmarks.md
 and benchmarks.svg (docs/, or a temporary directory with --smoke), the README's
 headline (full runs only) and prints the tables. Exits 1 if any measurement
 failed.
@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import dataclasses
 import datetime
+import errno
 import hashlib
 import json
 import os
@@ -49,7 +50,15 @@ LONG_ACCURACY_OPERAND = "1"
 # Short sleeps, where the kernel's default 50 µs timer slack is a large part of
 # the overshoot.
 SLACK_OPERANDS = ["0.001", "0.01", "0.1"]   # Settings.slack_pairs: how many pairs of each
-PR_SET_TIMERSLACK = 29   # <linux/prctl.h>; the value 0 restores the default
+# The timer slack experiment refuses ours' prctl(PR_SET_TIMERSLACK, 1) with a
+# seccomp filter, written for the amd64 host the benchmark runs on.
+PR_SET_TIMERSLACK = 29     # <linux/prctl.h>
+PR_SET_SECCOMP = 22        # <linux/prctl.h>
+PR_SET_NO_NEW_PRIVS = 38   # <linux/prctl.h>; needed to install a filter without CAP_SYS_ADMIN
+SECCOMP_MODE_FILTER = 2    # <linux/seccomp.h>
+AUDIT_ARCH_X86_64 = 0xC000003E   # <linux/audit.h>: EM_X86_64 (62) | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+SYS_PRCTL_X86_64 = 157            # __NR_prctl, <asm/unistd_64.h>
+SYS_CLOCK_NANOSLEEP_X86_64 = 230  # __NR_clock_nanosleep, <asm/unistd_64.h>
 MEMORY_SLEEP_OPERAND = "5"
 MEMORY_READ_AFTER_S = 0.3
 MEMORY_FIELDS = ["VmRSS", "RssAnon", "RssFile", "VmHWM"]
@@ -519,61 +528,186 @@ def measure_accuracy(players: list[Contender], bare_exit: Contender, settings: S
                          for p in players}}
 
 
-def set_timer_slack(nanoseconds: int) -> None:
-    """This process's timer slack; 0 restores the default. A child (posix_spawn's
-    clone) starts with its parent's current slack and keeps it across exec."""
+def timer_slack_filter(refuse: bool) -> bytes:
+    """A seccomp program (struct sock_filter[], classic BPF) for the timer slack
+    experiment's helpers. With refuse, prctl(PR_SET_TIMERSLACK, …) fails with EPERM;
+    without, the same instructions allow it: both arms then pay the same filter on
+    every syscall, and differ only in the slack. The numbers are amd64's, so a
+    syscall of another arch kills the process rather than being misread."""
+    load_word, jump_if_equal, return_value = 0x20, 0x15, 0x06   # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+    allow, errno_of, kill_process = 0x7FFF0000, 0x00050000, 0x80000000   # SECCOMP_RET_*
+    on_slack_call = errno_of | errno.EPERM if refuse else allow
+    # (code, jump if true, jump if false, k); jumps skip that many instructions.
+    # struct seccomp_data: int nr at 0, __u32 arch at 4, __u64 args[6] from 16.
+    program = [
+        (load_word, 0, 0, 4),                            # the arch
+        (jump_if_equal, 1, 0, AUDIT_ARCH_X86_64),
+        (return_value, 0, 0, kill_process),
+        (load_word, 0, 0, 0),                            # the syscall number
+        (jump_if_equal, 0, 3, SYS_PRCTL_X86_64),         # not prctl: allow
+        (load_word, 0, 0, 16),                           # args[0]'s low half (little-endian):
+        (jump_if_equal, 0, 1, PR_SET_TIMERSLACK),        # the option, an int to the kernel
+        (return_value, 0, 0, on_slack_call),
+        (return_value, 0, 0, allow),
+    ]
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+
+
+def install_seccomp_filter(program: bytes) -> None:
+    """Filters this process's syscalls, and those of every process it spawns, for good."""
+    class SockFprog(ctypes.Structure):   # struct sock_fprog, <linux/filter.h>
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(nanoseconds), 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_TIMERSLACK)")
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    instructions = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(instructions))
+    for option, argument, name in ((PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS"),
+                                   (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, "PR_SET_SECCOMP")):
+        pointer = ctypes.addressof(fprog) if option == PR_SET_SECCOMP else 0
+        if libc.prctl(option, argument, pointer, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"prctl({name})")
 
 
-def spawned_timer_slack_ns(player: Contender) -> int:
-    """The timer slack a spawned `sleep 5` sleeps with, read from /proc once it sleeps."""
-    pid = spawn(player.command("5"))
+def sleeping_timer_slack(argv: list[str]) -> dict:
+    """Spawns a long sleep, waits until it is in clock_nanosleep, and reads its
+    /proc/PID/timerslack_ns (by then ours has made its prctl call, or had it
+    refused) and its seccomp state."""
+    pid = spawn(argv)
     try:
-        time.sleep(MEMORY_READ_AFTER_S)
-        return int(Path(f"/proc/{pid}/timerslack_ns").read_text())
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/syscall").read_text().split()[0] != str(SYS_CLOCK_NANOSLEEP_X86_64):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{shlex.join(argv)} is not sleeping after 10 s")
+            time.sleep(0.01)
+        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":\t" in line)
+        return {"timerslack_ns": int(Path(f"/proc/{pid}/timerslack_ns").read_text()),
+                "seccomp": status["Seccomp"].strip(), "seccomp_filters": status["Seccomp_filters"].strip()}
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
 
 
+class SlackArm:
+    """One arm of the timer slack experiment: a helper process forked from this
+    script, with a seccomp filter that refuses ours' timer slack call (refuse) or
+    one that allows it, which spawns ours for each operand it is sent over a pipe
+    and times the run itself (run_timed_ns, as everywhere else). Both arms are made
+    and used the same way, so a run differs between them only in its slack."""
+
+    def __init__(self, ours: Contender, refuse: bool):
+        self.ours = ours
+        commands_read, commands_write = os.pipe()   # not inherited by spawned programs
+        replies_read, replies_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 1
+            try:   # never return into the parent's code (its `with` blocks would clean up)
+                # Only its own two pipes (and stdio): a copy of another arm's
+                # command pipe held here would keep that arm from ever seeing its end.
+                first, second = sorted((commands_read, replies_write))
+                os.closerange(3, first)
+                os.closerange(first + 1, second)
+                os.closerange(second + 1, os.sysconf("SC_OPEN_MAX"))
+                install_seccomp_filter(timer_slack_filter(refuse))
+                self._serve(os.fdopen(commands_read), os.fdopen(replies_write, "w", buffering=1))
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(commands_read)
+        os.close(replies_write)
+        self.commands = os.fdopen(commands_write, "w", buffering=1)
+        self.replies = os.fdopen(replies_read)
+
+    def _serve(self, commands, replies) -> None:
+        """In the helper: "time OPERAND" -> elapsed ns; "probe" -> the state of a sleep."""
+        for line in commands:
+            command, _, operand = line.rstrip("\n").partition(" ")
+            try:
+                if command == "time":
+                    reply = str(run_timed_ns(self.ours.command(operand)))
+                elif command == "probe":
+                    reply = json.dumps(sleeping_timer_slack(self.ours.command("30")))
+                else:
+                    reply = f"error: no command {command!r}"
+            except Exception as error:
+                reply = "error: " + repr(error)
+            replies.write(reply + "\n")
+
+    def _ask(self, line: str) -> str:
+        self.commands.write(line + "\n")
+        reply = self.replies.readline().rstrip("\n")
+        if not reply or reply.startswith("error: "):
+            raise RuntimeError(f"timer slack helper {self.pid}, {line!r}: {reply or 'no reply'}")
+        return reply
+
+    def time_ns(self, operand: str) -> int:
+        return int(self._ask(f"time {operand}"))
+
+    def probe(self) -> dict:
+        return json.loads(self._ask("probe"))
+
+    def close(self) -> str | None:
+        """Ends the helper; what went wrong in it, if anything."""
+        with contextlib.suppress(BrokenPipeError):   # a helper that died early says why below
+            self.commands.close()   # the helper reads the end of its commands and exits
+        self.replies.close()
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return f"timer slack helper {self.pid} exited {code}" if code != 0 else None
+
+
 def measure_timer_slack(ours: Contender, settings: Settings) -> dict:
-    """What `prctl(PR_SET_TIMERSLACK, 1)` at the start of our binary would change,
-    measured without changing it: the runs are spawned while this script's own
-    slack is 1 ns, which they inherit, so they sleep exactly as if they had made
-    the call themselves (minus the call's own cost). Each 1 ns run directly
-    and precedes a default run of the same operand in turn: pairs, interleaved."""
+    """What ours' own `prctl(PR_SET_TIMERSLACK, 1)` changes: the same binary run
+    by two helpers (SlackArm), one refusing the call with seccomp (so ours keeps
+    the default slack it inherits) and one allowing it. Each 1 ns run directly
+    follows and precedes a default run of the same operand in turn: pairs,
+    interleaved. Ours' `sleep 0` (which makes no call) is the floor, run by the
+    two in turn."""
+    if platform.machine() != "x86_64":
+        raise RuntimeError(f"the seccomp filter is written for amd64, not {platform.machine()}")
     default_slack_ns = int(Path("/proc/self/timerslack_ns").read_text())
-    set_timer_slack(1)
+    arms = {}
     try:
-        inherited = spawned_timer_slack_ns(ours)
-    finally:
-        set_timer_slack(0)
-    if inherited != 1:
-        raise RuntimeError(f"a spawned sleep did not inherit the timer slack ({inherited} ns)")
-    # Once our binary makes the call itself, both runs of a pair sleep with 1 ns.
-    own_slack_ns = spawned_timer_slack_ns(ours)
-    if own_slack_ns not in (1, default_slack_ns):
-        raise RuntimeError(f"ours sleeps with a timer slack of {own_slack_ns} ns")
-    floor = []
-    elapsed_ns = {operand: {"default": [], "1 ns": []} for operand in SLACK_OPERANDS}
-    passes = max(settings.floor_runs, *settings.slack_pairs.values())
-    for index in range(passes):
-        if in_pass(index, settings.floor_runs, passes):
-            floor.append(run_timed_ns(ours.command("0")))
-        for operand in SLACK_OPERANDS:
-            if not in_pass(index, settings.slack_pairs[operand], passes):
-                continue
-            for slack_ns in ((0, 1) if index % 2 == 0 else (1, 0)):   # who goes first alternates
-                set_timer_slack(slack_ns)
-                try:
-                    elapsed = run_timed_ns(ours.command(operand))
-                finally:
-                    set_timer_slack(0)
-                elapsed_ns[operand]["1 ns" if slack_ns else "default"].append(elapsed)
-    return {"default_slack_ns": default_slack_ns, "sets_own_slack": own_slack_ns == 1,
-            "floor_ns": statistics.median(floor),
+        arms["default"] = SlackArm(ours, refuse=True)
+        arms["1 ns"] = SlackArm(ours, refuse=False)
+        probed = {name: arm.probe() for name, arm in arms.items()}
+        expected = {"default": default_slack_ns, "1 ns": 1}
+        for name, probe in probed.items():
+            if probe["timerslack_ns"] != expected[name]:
+                raise RuntimeError(f"ours sleeps with a timer slack of {probe['timerslack_ns']} ns in the "
+                                   f"{name} arm, not {expected[name]} ns" + (
+                                       ": does it still call prctl(PR_SET_TIMERSLACK, 1)?"
+                                       if name == "1 ns" else ": the seccomp filter did not refuse its call"))
+            if (probe["seccomp"], probe["seccomp_filters"]) != ("2", "1"):
+                raise RuntimeError(f"ours in the {name} arm is not under one seccomp filter: {probe}")
+        floor_ns = {name: [] for name in arms}
+        elapsed_ns = {operand: {name: [] for name in arms} for operand in SLACK_OPERANDS}
+        passes = max(settings.floor_runs, *settings.slack_pairs.values())
+        floor_turns = 0
+        for index in range(passes):
+            if in_pass(index, settings.floor_runs, passes):
+                name = ("default", "1 ns")[floor_turns % 2]
+                floor_ns[name].append(arms[name].time_ns("0"))
+                floor_turns += 1
+            for operand in SLACK_OPERANDS:
+                if not in_pass(index, settings.slack_pairs[operand], passes):
+                    continue
+                order = ("default", "1 ns") if index % 2 == 0 else ("1 ns", "default")   # who goes first alternates
+                for name in order:
+                    elapsed_ns[operand][name].append(arms[name].time_ns(operand))
+    finally:   # on an error, the helpers' own problems are only its consequences
+        problems = [problem for arm in arms.values() if (problem := arm.close())]
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return {"default_slack_ns": default_slack_ns,
+            "probed": probed,
+            "floor_ns": statistics.median(floor_ns["default"] + floor_ns["1 ns"]),
+            "floor_ns_by_arm": {name: statistics.median(runs) for name, runs in floor_ns.items()},
             "elapsed_ns": elapsed_ns}
 
 
@@ -934,32 +1068,37 @@ def timer_slack_section(slack: dict, settings: Settings) -> str:
                          str(o["undershoots"][slack_name]),
                          *(["", ""] if slack_name == "default" else
                            [saving_cell(o["median_saving_ns"]), saving_cell(o["p99_saving_ns"])])])
-    if slack["sets_own_slack"]:
-        outcome = ("ours already sets its timer slack to 1 ns itself (its "
-                   "`/proc/PID/timerslack_ns` while it sleeps), so both runs of each pair "
-                   "sleep with 1 ns and the savings above should be about 0")
-    elif settings is SMOKE:
+    if settings is SMOKE:
         outcome = "none: a smoke run has too few pairs to decide"
     elif verdict["clear"]:
-        outcome = "the gain shows clearly: by the rule, `prctl(PR_SET_TIMERSLACK, 1)` is to be adopted"
+        outcome = "adopted: the gain shows clearly"
     else:
-        outcome = "the gain does not show clearly: by the rule, not adopted"
+        outcome = "the gain no longer shows clearly: reconsider the call in `src/sys.rs`"
+    floors = slack["floor_ns_by_arm"]
     return "\n".join([
-        "## Timer slack: would `prctl(PR_SET_TIMERSLACK, 1)` help?",
+        "## Timer slack: does `prctl(PR_SET_TIMERSLACK, 1)` help?",
         "",
         "The kernel may end a sleep up to the task's timer slack late, to batch wake-ups "
-        f"(here {default_us:,.0f} µs by default). Our binary could set its own slack to "
-        "1 ns with `prctl(PR_SET_TIMERSLACK, 1)` before it sleeps. Measured without "
-        "changing the binary: a task starts with its parent's current slack and keeps it "
-        "across `exec`, so ours is spawned while this script's slack is 1 ns "
-        "(`/proc/PID/timerslack_ns` of a spawned sleep is checked to be 1), which makes "
-        "it sleep exactly as if it had made the call itself, minus the call's own cost "
-        "(one syscall). Each 1 ns run is paired with a default run of the same operand, "
+        f"(here {default_us:,.0f} µs by default). Our binary sets its own slack to 1 ns "
+        "with `prctl(PR_SET_TIMERSLACK, 1)` before it sleeps (`src/sys.rs`), adopted "
+        "after the rule below showed a clear gain; every run measures it again. Both arms "
+        "run the same binary, each spawned by one of two helper processes forked from this "
+        "script, which times `posix_spawn` to `waitpid` itself as in Timing accuracy and "
+        "runs under a seccomp filter. In the default arm the filter refuses "
+        "`prctl(PR_SET_TIMERSLACK, …)` with `EPERM`, so ours keeps the default slack it "
+        "inherits (it ignores the call's failure); in the 1 ns arm a filter of the same "
+        "instructions allows it, so the two pay the same filter on every syscall. "
+        "`/proc/PID/timerslack_ns` of a sleep spawned by each arm is checked: "
+        f"{slack['probed']['default']['timerslack_ns']:,} ns in the default arm, "
+        f"{slack['probed']['1 ns']['timerslack_ns']:,} ns in the other. "
+        "Each 1 ns run is paired with a default run of the same operand, "
         "which of the two goes first alternating: "
         + ", ".join(f"{pairs} pairs of `{operand}`" for operand, pairs in settings.slack_pairs.items())
         + ", the operands interleaved. Overshoot as "
         f"in Timing accuracy, beyond ours' own `sleep 0` ({us(slack['floor_ns'])} µs, median of "
-        f"{settings.floor_runs}, spread over the same passes). µs. Median saving = the "
+        f"{settings.floor_runs}, spread over the same passes and run by the two arms in turn: "
+        f"{us(floors['default'])} µs in the default arm, {us(floors['1 ns'])} µs in the "
+        "other; a zero total makes no call). µs. Median saving = the "
         "median of the pairs' differences (default − 1 ns); p99 saving = p99 with the "
         "default slack − p99 with 1 ns; each with its 95% bootstrap interval (pairs "
         "resampled). The p99 is mostly waits for a CPU on this shared machine, hence "
