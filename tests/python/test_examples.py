@@ -202,3 +202,18 @@ def test_app_dockerfile_copies_sleep_from_the_release_image():
     (copy,) = copies
     assert flags(copy)["from"] == f"{IMAGE}:{release_tag()}"
     assert copy.value == ("/sleep", "/sleep")
+
+
+# Every place the README names a release: an image tag (`sleep:X.Y.Z`, also
+# in `oci-archive:...tar:X.Y.Z`), a git tag (`vX.Y.Z`), a download's
+# `version=X.Y.Z`. Cargo.toml's version is the one source; at a release the
+# README follows it (see its Releasing section).
+README_VERSION = re.compile(r"(?:sleep:|\.tar:|\bv|version=)(\d+\.\d+\.\d+)\b")
+
+
+def test_the_readme_names_cargo_tomls_version_wherever_it_names_a_release():
+    text = (REPO / "README.md").read_text()
+    named = README_VERSION.findall(text)
+    assert len(named) >= 10, f"the pattern no longer finds the README's versions: {named}"
+    wrong = sorted({version for version in named if version != release_tag()})
+    assert not wrong, f"README.md names {wrong}, Cargo.toml's version is {release_tag()}"
