@@ -71,9 +71,9 @@ pub fn monotonic_now() -> Timespec {
 /// (EINTR) or stopped and continued still ends exactly then.
 pub fn sleep_until(deadline: Timespec) -> bool {
     // The kernel may end a sleep up to the timer slack late, 50 µs by
-    // default; 1 ns is the least it takes. scripts/bench measured 46-70 µs
-    // less overshoot for 1 ms to 100 ms sleeps (12-20 bytes). Should the
-    // call fail, the sleep is only as late as before.
+    // default; 1 ns is the least it takes. scripts/bench measures what it
+    // saves (docs/benchmarks.md, Timer slack); it costs 12-20 bytes. Should
+    // the call fail, the sleep is only as late as before.
     const PR_SET_TIMERSLACK: usize = 29;
     // SAFETY: prctl(PR_SET_TIMERSLACK) takes a number and touches no memory.
     unsafe {
