@@ -14,7 +14,8 @@ use std::{
 
 use assert_cmd::assert::OutputAssertExt;
 use sleep_tests::{
-    Binary, TRY, per_arch, poll, secs, send_signal, state_and_cpu_ticks, timed, wait_with_deadline,
+    Binary, TRY, per_arch, secs, send_signal, state_and_cpu_ticks, timed, wait_until_sleeping,
+    wait_with_deadline,
 };
 
 /// How long a process may take beyond its sleep here, qemu included.
@@ -78,25 +79,9 @@ fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
     assert_sleeps(bin, &["0x1p-99999"], Duration::ZERO);
 }
 
-/// Waits until the process is blocked in `clock_nanosleep` (read from
-/// /proc/PID/syscall: under qemu it is the host call qemu makes for the
-/// guest's, with the same clock and flags); returns the call's first two
-/// arguments, the clock and the flags.
-fn wait_until_sleeping(child: &Child) -> (u64, u64) {
-    let syscall = || std::fs::read_to_string(format!("/proc/{}/syscall", child.id())).unwrap_or_default();
-    poll(secs(10.0), || {
-        let syscall = syscall();
-        let fields: Vec<&str> = syscall.split_whitespace().collect();
-        let number = fields.first().and_then(|number| number.parse::<i64>().ok());
-        let argument = |i: usize| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).unwrap();
-        (number == Some(libc::SYS_clock_nanosleep)).then(|| (argument(1), argument(2)))
-    })
-    .unwrap_or_else(|| panic!("not sleeping after 10 s: {:?}", syscall()))
-}
-
 fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) {
     let mut child = bin.command(["30"]).spawn().unwrap();
-    let (clock, flags) = wait_until_sleeping(&child);
+    let (clock, flags) = wait_until_sleeping(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(clock, libc::CLOCK_MONOTONIC as u64, "on {}: not CLOCK_MONOTONIC", bin.arch);
@@ -108,7 +93,7 @@ fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) 
 /// gain). Under qemu the guest's prctl reaches the host thread that sleeps.
 fn when_sleeping_then_its_timer_slack_is_1_ns(bin: &Binary) {
     let mut child = bin.command(["30"]).spawn().unwrap();
-    wait_until_sleeping(&child);
+    wait_until_sleeping(child.id());
     let slack = std::fs::read_to_string(format!("/proc/{}/timerslack_ns", child.id()));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -118,7 +103,7 @@ fn when_sleeping_then_its_timer_slack_is_1_ns(bin: &Binary) {
 fn when_stopped_and_continued_then_the_deadline_does_not_move(bin: &Binary) {
     let start = Instant::now();
     let mut child = bin.command(["1"]).spawn().unwrap();
-    wait_until_sleeping(&child);
+    wait_until_sleeping(child.id());
     let asleep_at = start.elapsed();
     send(&child, libc::SIGSTOP);
     sleep(secs(1.8));

@@ -171,6 +171,22 @@ pub fn send_signal(pid: u32, signal: i32) {
     assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill({pid}, {signal})");
 }
 
+/// Waits until process `pid` is blocked in `clock_nanosleep` (read from
+/// /proc/PID/syscall: under qemu it is the host call qemu makes for the
+/// guest's, with the same clock and flags); returns the call's first two
+/// arguments, the clock and the flags.
+pub fn wait_until_sleeping(pid: u32) -> (u64, u64) {
+    let syscall = || std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    poll(secs(10.0), || {
+        let syscall = syscall();
+        let fields: Vec<&str> = syscall.split_whitespace().collect();
+        let number = fields.first().and_then(|number| number.parse::<i64>().ok());
+        let argument = |i: usize| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).unwrap();
+        (number == Some(libc::SYS_clock_nanosleep)).then(|| (argument(1), argument(2)))
+    })
+    .unwrap_or_else(|| panic!("not sleeping after 10 s: {:?}", syscall()))
+}
+
 /// Whether `pid` has a handler for `signal` (its `SigCgt` mask in
 /// /proc/PID/status). A namespace's init gets a signal only once it has one:
 /// before that the kernel drops it.

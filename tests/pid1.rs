@@ -14,7 +14,8 @@ use std::{
 };
 
 use sleep_tests::{
-    Binary, catches, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_with_deadline, which,
+    Binary, catches, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_until_sleeping,
+    wait_with_deadline, which,
 };
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
@@ -95,11 +96,12 @@ fn when_pid_1_sleeps_then_it_exits_0_on_time(bin: &Binary) {
 
 fn stopped_by(bin: &Binary, signal: i32, expected_status: i32) {
     let mut namespace = Namespace::for_binary(bin, &["infinity"]);
-    // Until its handler is in, the kernel drops the signal. (Under qemu the
-    // emulator catches every signal from the start; the wait covers the rest.)
+    // Until its handler is in, the kernel drops the signal. It is in before
+    // the sleep starts (under qemu, which catches every signal itself from
+    // the start, only the sleep tells).
     let ready = poll(secs(10.0), || catches(namespace.init, signal).then_some(()));
     assert!(ready.is_some(), "on {}: PID 1 never caught signal {signal}", bin.arch);
-    sleep(secs(0.5));
+    wait_until_sleeping(namespace.init);
     assert!(namespace.unshare.try_wait().unwrap().is_none(), "on {}: ended early", bin.arch);
     let sent = Instant::now();
     send_signal(namespace.init, signal);
