@@ -157,4 +157,40 @@ fn everything_per_arch_follows_arches_txt() {
     }
 }
 
+/// The flags every release binary shares (the inline threshold, IPRA, ...)
+/// sit in one `[target.'cfg(any(...))']` section of .cargo/config.toml, not
+/// in each target's: every arch's target must match it, and the host, whose
+/// tests build the library, must not.
+#[test]
+fn every_arch_and_not_the_host_gets_the_shared_release_flags() {
+    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
+    let shared: Vec<&str> = config
+        .split("\n[")
+        .filter(|section| section.starts_with("target.'cfg(") && section.contains("-inline-threshold"))
+        .collect();
+    assert_eq!(shared.len(), 1, ".cargo/config.toml: one cfg section sets the shared flags");
+    let predicate = shared[0].split_once("any(").unwrap().1.split_once(')').unwrap().0;
+    // `key = "value"` pairs, written as rustc prints them: key="value".
+    let wanted: Vec<String> = predicate.split(',').map(|pair| pair.replace(' ', "")).collect();
+    let cfg_of = |target: Option<&str>| {
+        let mut rustc = Command::new("rustc");
+        rustc.arg("--print=cfg").current_dir(repo());
+        if let Some(target) = target {
+            rustc.args(["--target", target]);
+        }
+        let output = rustc.output().unwrap();
+        assert!(output.status.success(), "rustc --print=cfg: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let matches = |cfg: &str| cfg.lines().any(|line| wanted.iter().any(|pair| pair == line));
+    for arch in arches() {
+        assert!(
+            matches(&cfg_of(Some(arch.rust_target))),
+            "{arch}: {} matches none of {wanted:?}: add it to the shared section of .cargo/config.toml",
+            arch.rust_target
+        );
+    }
+    assert!(!matches(&cfg_of(None)), "the host matches the release-only flags' section {wanted:?}");
+}
+
 per_arch!(is_within_the_design_card_limit, is_a_static_executable_with_one_rx_segment);
