@@ -40,7 +40,10 @@ RUN arch="$(scripts/docker-arch "$TARGETARCH" "$TARGETVARIANT")" \
 # Dist stage: the binary scripts/build wrote, for the target platform, named
 # as arches.txt names it (arm/v7 -> sleep-linux-arm-v7). No RUN: scratch
 # has no shell, so the name is made by the builder's ${VAR:+...} expansion.
-# A platform with no binary fails here with the file's name.
+# A platform with no binary fails here with the file's name; so does a
+# feature-level variant such as linux/amd64/v2, which the build stage (through
+# scripts/docker-arch) serves with the baseline binary: name the baseline
+# platform instead (linux/amd64), as the release does.
 FROM scratch AS dist
 ARG TARGETARCH
 ARG TARGETVARIANT
