@@ -18,6 +18,8 @@
 //! `SLEEP_EXACT_SEED` picks other operands (the default seed is fixed, so the
 //! same operands run on every arch and in every run).
 
+#[path = "operands.rs"]
+mod operands;
 #[path = "reference.rs"]
 mod reference;
 
@@ -27,6 +29,12 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
+use operands::structured_operand;
+use proptest::{
+    prelude::*,
+    strategy::ValueTree,
+    test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
+};
 use sleep_tests::{Binary, per_arch, which};
 
 /// Runs per arch: this many single operands, and a fifth as many sums.
@@ -133,105 +141,29 @@ fn as_the_kernel_reads(deadline_nanos: i128) -> i128 {
 
 // ---- operands ----------------------------------------------------------------
 
-/// A small seeded generator (splitmix64): the same operands on every arch.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    /// `count` digits of `radix` (hex in both letter cases).
-    fn digits(&mut self, radix: usize, count: usize) -> String {
-        (0..count)
-            .map(|_| b"0123456789abcdefABCDEF"[self.below(if radix == 16 { 22 } else { 10 })] as char)
-            .collect()
-    }
-
-    /// A number of digits: mostly up to `usual`, sometimes up to 4 times
-    /// that, and sometimes hundreds (past a nanosecond, or saturating).
-    fn length(&mut self, usual: usize) -> usize {
-        match self.below(20) {
-            0 => 30 + self.below(400),
-            1..=4 => self.below(4 * usual + 1),
-            _ => self.below(usual + 1),
-        }
-    }
-}
-
-/// `digits[.digits]`, at least one digit in all.
-fn mantissa(random: &mut Random, radix: usize) -> String {
-    let whole = random.length(if radix == 16 { 3 } else { 5 });
-    let fraction = if random.chance(60) { Some(random.length(12)) } else { None };
-    let mut text = random.digits(radix, whole);
-    if let Some(count) = fraction {
-        text.push('.');
-        text += &random.digits(radix, count);
-    }
-    if whole + fraction.unwrap_or(0) == 0 { random.digits(radix, 1) } else { text }
-}
-
-/// One valid operand of the generated kinds.
-fn operand(random: &mut Random) -> String {
-    let number = match random.below(8) {
-        0..=2 => mantissa(random, 10),
-        3 => format!("{}{}{}", mantissa(random, 10), random.pick(&["e", "E"]), exponent(random, 20)),
-        4 => format!("{}{}", random.pick(&["0x", "0X"]), mantissa(random, 16)),
-        5 => format!(
-            "{}{}{}{}",
-            random.pick(&["0x", "0X"]),
-            mantissa(random, 16),
-            random.pick(&["p", "P"]),
-            exponent(random, 60)
-        ),
-        // A long run of zeros before or after the point, then digits.
-        6 => {
-            let zeros = "0".repeat(random.below(2000));
-            let count = 1 + random.below(20);
-            let digits = random.digits(10, count);
-            if random.chance(50) { format!("0.{zeros}{digits}") } else { format!("{zeros}{digits}") }
-        }
-        _ => random
-            .pick(&["inf", "INF", "infinity", "Infinity", "1e400", "0x1p64", "18446744073.709551615"])
-            .into(),
-    };
-    let prefix = random.pick(&["", "", "", " ", "\t", "+", " +"]);
-    let suffix = random.pick(&["", "", "s", "m", "h", "d"]);
-    format!("{prefix}{number}{suffix}")
-}
-
-/// `[+-]digits`: mostly negative, up to `limit`, sometimes far past it.
-fn exponent(random: &mut Random, limit: usize) -> String {
-    let magnitude = if random.chance(10) { 400 + random.below(100_000) } else { random.below(limit + 1) };
-    let sign = random.pick(&["", "+", "-", "-", "-"]);
-    let magnitude = if sign == "-" { magnitude } else { magnitude / 3 };
-    format!("{sign}{magnitude}")
+/// One operand: the property test's generated operands (`operands.rs`;
+/// the invalid ones are dropped in [`cases`]), or a long run of zeros
+/// before or after the point, then digits: hundreds of digits below a
+/// nanosecond or past a 32-bit word.
+fn operand() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => structured_operand().prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        1 => "0\\.0{0,2000}[0-9]{1,20}",
+        1 => "0{0,2000}[0-9]{1,20}",
+    ]
 }
 
 /// The operand lists to run: single operands, then sums of two to six.
 fn cases() -> Vec<Vec<String>> {
-    let seed =
+    let seed: u64 =
         std::env::var("SLEEP_EXACT_SEED").map_or(0x51ee9, |seed| seed.parse().expect("SLEEP_EXACT_SEED"));
-    let mut random = Random(seed);
+    let mut seed_bytes = [0; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner =
+        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let strategy = operand();
     let mut valid = || loop {
-        let candidate = operand(&mut random);
+        let candidate = strategy.new_tree(&mut runner).unwrap().current();
         if reference::nanoseconds(candidate.as_bytes()).is_some() {
             return candidate;
         }
