@@ -109,7 +109,7 @@ impl Text<'_> {
     // Inlined at every use: a call costs more bytes than the read (20-36 per arch).
     #[inline(always)]
     fn peek(&self, offset: usize) -> u8 {
-        self.bytes.get(self.index + offset).copied().unwrap_or(0)
+        byte_at(self.bytes, self.index + offset)
     }
 
     /// Moves past a `+` or `-`; whether it was `-`.
