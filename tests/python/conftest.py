@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import dockerfile
@@ -30,6 +31,12 @@ def docker_platform(arch: str) -> tuple[str, str]:
     """An arch's Docker (TARGETARCH, TARGETVARIANT), from arches.txt: arm-v7 -> (arm, v7)."""
     (row,) = [row for row in arch_table.load() if row.name == arch]
     return row.docker_platform()
+
+
+def cargo_package() -> dict:
+    """Cargo.toml's [package]: the version, repository and license the image,
+    the examples and the README must show."""
+    return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]
 
 
 def runner(arch: str) -> list[str]:

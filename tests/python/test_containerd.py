@@ -19,15 +19,14 @@ import signal
 import subprocess
 import tarfile
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, cargo_package
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
-VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
+VERSION = cargo_package()["version"]
 IMAGE = f"localhost/sleep:{VERSION}"
 # What runc says when a hook names a program the container's PATH lacks
 # (README, Troubleshooting).

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    REPO, all_arches, context_files, copy_build_context, docker_platform, dockerignored, flags,
+    REPO, all_arches, cargo_package, context_files, copy_build_context, docker_platform, dockerignored, flags,
     parse_dockerfile, stages, unquote,
 )
 
@@ -66,10 +66,6 @@ def build_run(build_stage) -> str:
     run = only(build_stage, "RUN")
     assert not run.json, "RUN must be shell form: it uses $TARGETARCH and $(...)"
     return run.value[0]
-
-
-def cargo_toml() -> dict:
-    return tomllib.loads((REPO / "Cargo.toml").read_text())
 
 
 class TestFinalStage:
@@ -129,7 +125,7 @@ class TestFinalStage:
             assert len(value) % 2 == 0
             for key, val in zip(value[::2], value[1::2]):
                 labels[key] = unquote(val)
-        package = cargo_toml()["package"]
+        package = cargo_package()
         assert labels["org.opencontainers.image.source"] == package["repository"]
         assert labels["org.opencontainers.image.licenses"] == package["license"] == "MIT OR Apache-2.0"
         assert labels["org.opencontainers.image.title"] == "sleep"

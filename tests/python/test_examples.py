@@ -4,13 +4,12 @@ Kubernetes versions users run, checked offline against the API's JSON schemas
 the timings that prevent 504s during a rollout, names, ports, image, user."""
 
 import re
-import tomllib
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import REPO, flags, parse_dockerfile, stages
+from conftest import REPO, cargo_package, flags, parse_dockerfile, stages
 
 EXAMPLES = REPO / "examples"
 YAML_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -176,7 +175,7 @@ def test_native_sleep_example_fits_its_grace_period():
 
 
 def release_tag():
-    return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
+    return cargo_package()["version"]
 
 
 def final_user():

@@ -16,13 +16,12 @@ import os
 import subprocess
 import tarfile
 import time
-import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, all_arches, docker_platform, runner
+from conftest import REPO, all_arches, cargo_package, docker_platform, runner
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -64,10 +63,6 @@ def git(*args) -> str:
     return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def package() -> dict:
-    return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]
-
-
 @pytest.fixture(scope="module")
 def archive() -> OciArchive:
     assert ARCHIVE.is_file(), f"{ARCHIVE} missing: run scripts/build && scripts/image"
@@ -99,7 +94,7 @@ class TestLayout:
         (entry,) = top["manifests"]
         assert entry["mediaType"] == INDEX
         # scripts/image's interface: oci-archive:dist/sleep-oci.tar:<version>.
-        assert entry["annotations"] == {f"{LABEL}ref.name": package()["version"]}
+        assert entry["annotations"] == {f"{LABEL}ref.name": cargo_package()["version"]}
 
     def test_index_lists_every_arch_once_in_scripts_arches_order(self, index):
         assert index["mediaType"] == INDEX
@@ -108,7 +103,7 @@ class TestLayout:
         assert {m["mediaType"] for m in index["manifests"]} == {MANIFEST}
 
     def test_skopeo_reads_the_same_index(self, archive):
-        version = package()["version"]
+        version = cargo_package()["version"]
         raw = subprocess.run(
             ["skopeo", "inspect", "--raw", f"oci-archive:{ARCHIVE}:{version}"],
             capture_output=True, check=True,
@@ -141,9 +136,9 @@ class TestEachPlatform:
         assert "sleep" in description
         assert labels == {
             f"{LABEL}title": "sleep",
-            f"{LABEL}source": package()["repository"],
-            f"{LABEL}licenses": package()["license"],
-            f"{LABEL}version": package()["version"],
+            f"{LABEL}source": cargo_package()["repository"],
+            f"{LABEL}licenses": cargo_package()["license"],
+            f"{LABEL}version": cargo_package()["version"],
             f"{LABEL}revision": git("rev-parse", "HEAD"),
             f"{LABEL}created": created,
         }
@@ -168,7 +163,7 @@ class TestEachPlatform:
 def unpacked(tmp_path_factory):
     """Each arch's image picked out of the index by skopeo and unpacked by
     umoci into a runc bundle: {arch: bundle}."""
-    version = package()["version"]
+    version = cargo_package()["version"]
     base = tmp_path_factory.mktemp("unpacked")
     bundles = {}
     for arch in all_arches():
@@ -258,7 +253,7 @@ def test_skopeo_makes_a_docker_load_archive_of_each_platform(tmp_path, arch):
     """The README's way into Docker without a registry: Docker's classic image
     store loads only the Docker archive format (manifest.json), which an OCI
     archive lacks, so skopeo converts one platform; this is that command."""
-    version = package()["version"]
+    version = cargo_package()["version"]
     architecture, variant = docker_platform(arch)
     archive = tmp_path / "docker.tar"
     subprocess.run(

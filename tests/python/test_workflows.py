@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, cargo_package
 
 WORKFLOWS = REPO / ".github" / "workflows"
 DEPENDABOT = REPO / ".github" / "dependabot.yml"
@@ -230,7 +230,7 @@ def release() -> dict:
 
 
 def cargo_version() -> str:
-    return tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
+    return cargo_package()["version"]
 
 
 def tag_check(cargo_toml: str, tag: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
