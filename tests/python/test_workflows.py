@@ -17,6 +17,7 @@ one fails the test.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -242,7 +243,8 @@ def tag_check(cargo_toml: str, tag: str, tmp_path: Path) -> tuple[subprocess.Com
     assert step["env"]["TAG"] == "${{ github.ref_name }}"
     assert not EXPRESSION.search(step["run"]), "the tag check takes its inputs from env:"
     workdir = tmp_path / tag.replace("/", "_")
-    workdir.mkdir()
+    (workdir / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO / "scripts/version", workdir / "scripts/version")
     (workdir / "Cargo.toml").write_text(cargo_toml)
     output = workdir / "github_output"
     output.touch()
