@@ -33,6 +33,27 @@ def docker_platform(arch: str) -> tuple[str, str]:
     return row.docker_platform()
 
 
+def arch_platform(arch: str) -> str:
+    """An arch's Docker platform, from arches.txt: arm-v7 -> linux/arm/v7."""
+    (row,) = [row for row in arch_table.load() if row.name == arch]
+    return row.platform
+
+
+def private_buildah(work: Path):
+    """buildah (as root) with its vfs storage, temp files and network config
+    under `work`, so nothing lands in the machine's own; the caller removes
+    `work / "storage"` when done. Returns run(*args): the finished process."""
+    storage = ["--storage-driver", "vfs", "--root", str(work / "storage"), "--runroot", str(work / "run")]
+    # buildah's network lock file would go to /etc/cni/net.d.
+    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
+    env = {**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")}
+
+    def run(*args) -> subprocess.CompletedProcess:
+        return subprocess.run(["buildah", *storage, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    return run
+
+
 def cargo_package() -> dict:
     """Cargo.toml's [package]: the version, repository and license the image,
     the examples and the README must show."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package
+from conftest import REPO, cargo_package, private_buildah
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 VERSION = cargo_package()["version"]
@@ -328,15 +328,10 @@ def app_image(containerd, imported, tmp_path_factory):
     context.mkdir()
     shutil.copy(REPO / "dist/sleep-linux-amd64", context / "app")
 
-    storage = [
-        "--storage-driver", "vfs", "--root", str(work / "storage"), "--runroot", str(work / "run"),
-    ]
-    # buildah's network lock file would go to /etc/cni/net.d.
-    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
-    env = {**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")}
+    run_buildah = private_buildah(work)
 
     def buildah(*args):
-        result = subprocess.run(["buildah", *storage, *args], capture_output=True, text=True, env=env, timeout=300)
+        result = run_buildah(*args)
         assert result.returncode == 0, f"buildah {' '.join(args)}: {result.stderr}"
         return result
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    REPO, all_arches, cargo_package, context_files, copy_build_context, docker_platform, dockerignored, flags,
-    parse_dockerfile, stages, unquote,
+    REPO, all_arches, arch_platform, cargo_package, context_files, copy_build_context, docker_platform,
+    dockerignored, flags, parse_dockerfile, private_buildah, stages, unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -241,19 +241,8 @@ class TestContext:
 def buildah(tmp_path_factory):
     """buildah with private vfs storage in a temp dir, removed afterwards."""
     work = tmp_path_factory.mktemp("buildah")
-    storage = ["--storage-driver", "vfs", "--root", str(work / "root"), "--runroot", str(work / "run")]
-
-    # buildah's network lock file would go to /etc/cni/net.d.
-    (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')
-
-    def run(*args):
-        return subprocess.run(
-            ["buildah", *storage, *args], capture_output=True, text=True, timeout=300,
-            env={**os.environ, "TMPDIR": str(work), "CONTAINERS_CONF": str(work / "containers.conf")},
-        )
-
-    yield run
-    shutil.rmtree(work / "root", ignore_errors=True)
+    yield private_buildah(work)
+    shutil.rmtree(work / "storage", ignore_errors=True)
 
 
 class TestDistStageWithARealBuilder:
@@ -272,7 +261,7 @@ class TestDistStageWithARealBuilder:
     def test_copies_dists_binary_from_a_checkout(self, buildah, arch):
         for name in (f"dist/sleep-linux-{arch}", "Cargo.toml"):
             assert (REPO / name).is_file(), f"{name} missing: run scripts/build"
-        result = self.build(buildah, REPO, "linux/" + arch.replace("-", "/"))
+        result = self.build(buildah, REPO, arch_platform(arch))
         assert result.returncode == 0, result.stderr
         container = buildah("from", "--quiet", "--pull=never", "localhost/sleep-dist-test").stdout.split()[-1]
         try:
