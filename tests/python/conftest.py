@@ -27,16 +27,20 @@ def all_arches() -> list[str]:
     return [arch.name for arch in arch_table.load()]
 
 
+def arch_row(arch: str) -> arch_table.Arch:
+    """The row of arches.txt for `arch`."""
+    (row,) = [row for row in arch_table.load() if row.name == arch]
+    return row
+
+
 def docker_platform(arch: str) -> tuple[str, str]:
     """An arch's Docker (TARGETARCH, TARGETVARIANT), from arches.txt: arm-v7 -> (arm, v7)."""
-    (row,) = [row for row in arch_table.load() if row.name == arch]
-    return row.docker_platform()
+    return arch_row(arch).docker_platform()
 
 
 def arch_platform(arch: str) -> str:
     """An arch's Docker platform, from arches.txt: arm-v7 -> linux/arm/v7."""
-    (row,) = [row for row in arch_table.load() if row.name == arch]
-    return row.platform
+    return arch_row(arch).platform
 
 
 def private_buildah(work: Path):
@@ -63,7 +67,7 @@ def cargo_package() -> dict:
 def runner(arch: str) -> list[str]:
     """How to run an arch's binary here, from arches.txt: nothing before it on
     a host of that arch, else its qemu-user command (with its arguments)."""
-    (row,) = [row for row in arch_table.load() if row.name == arch]
+    row = arch_row(arch)
     return [] if row.target_arch == platform.machine() else list(row.emulator)
 
 
