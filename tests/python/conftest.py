@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -20,6 +21,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 import arches as arch_table  # noqa: E402  (scripts/arches.py, found through the path above)
+
+
+# Container runtimes keep their state (roots, snapshots, temporary mounts)
+# here, on the checkout's filesystem, never under TMPDIR: in a CI job
+# container /tmp lies on overlayfs, and Linux refuses an overlay upperdir that
+# is itself on overlay.
+RUNTIME_STATE = REPO / "target" / "runtime"
+
+
+def runtime_state_dir(name: str) -> Path:
+    """A fresh, empty folder for one runtime's state, under target/runtime."""
+    RUNTIME_STATE.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=RUNTIME_STATE))
 
 
 def all_arches() -> list[str]:
