@@ -82,8 +82,9 @@ def path_free(ref: str) -> str:
 def main():
     if len(sys.argv) != 3:
         fail("usage: scripts/sbom.py CARGO_SBOM DIST")
-    bom = json.loads(Path(sys.argv[1]).read_text())
     dist = Path(sys.argv[2])
+    shipped = binaries(dist)
+    bom = json.loads(Path(sys.argv[1]).read_text())
     rows = {row.name: row for row in arch_table.load()}
     rustc = rustc_facts()
     llvm = rustc["LLVM version"]
@@ -92,7 +93,7 @@ def main():
     crate["bom-ref"] = path_free(crate["bom-ref"])
     # The Cargo targets (lib, bin) are replaced by what the release ships.
     crate["components"] = []
-    for name, digest in binaries(dist):
+    for name, digest in shipped:
         row = rows.get(name.removeprefix("sleep-linux-")) or fail(f"{name}: no row in arches.txt")
         crate["components"].append({
             "type": "file",
