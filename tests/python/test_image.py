@@ -289,12 +289,12 @@ def test_skopeo_makes_a_docker_load_archive_of_each_platform(tmp_path, arch):
     subprocess.run(
         ["skopeo", "copy", "--quiet", "--override-os", "linux", "--override-arch", architecture,
          *(["--override-variant", variant] if variant else []),
-         f"oci-archive:{ARCHIVE}:{version}", f"docker-archive:{archive}:sleep:{version}"],
+         f"oci-archive:{ARCHIVE}:{version}", f"docker-archive:{archive}:localhost/sleep:{version}"],
         check=True, capture_output=True,
     )
     with tarfile.open(archive) as tar:
         (entry,) = json.load(tar.extractfile("manifest.json"))
-        assert entry["RepoTags"] == [f"docker.io/library/sleep:{version}"]
+        assert entry["RepoTags"] == [f"localhost/sleep:{version}"]
         config = json.load(tar.extractfile(entry["Config"]))
         assert config["architecture"] == architecture and config.get("variant", "") == variant
         assert config["config"]["Entrypoint"] == ["/sleep"]
