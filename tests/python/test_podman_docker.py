@@ -10,7 +10,9 @@ socket and containerd namespaces, and stopped by its PID (it stops its own
 containerd). Nothing is left behind: containers are removed, the daemons
 stopped, and the test checks no mount, process or cgroup folder of its own
 remains. (Podman 4.3's oci-archive reader unpacks into a temporary folder
-under /var/tmp, which no option moves, and removes it.)
+under /var/tmp, which no option moves, and removes it; and, as for buildah
+and skopeo, the containers/image library keeps its small digest cache in
+/var/lib/containers/cache.)
 """
 
 import os
@@ -31,6 +33,7 @@ VERSION = cargo_package()["version"]
 # dockerd makes its plugin folder here whatever its exec root; removed
 # afterwards, when empty, if this test made it.
 DOCKER_PLUGINS = Path("/run/docker/plugins")
+CGROUPS = Path("/sys/fs/cgroup")
 IMAGE = f"localhost/sleep:{VERSION}"
 USAGE_ERROR = "sleep: invalid time interval 'abc'\nTry 'sleep --help' for more information.\n"
 
@@ -131,6 +134,9 @@ def podman():
     assert shutil.which("podman"), "podman missing: run scripts/setup"
     state = runtime_state_dir("podman")
     run_root = short_run_dir("sleep-podman-")
+    # Podman's cgroup parent, in each hierarchy; removed at the end if this
+    # test made it and no one else uses it.
+    parents_before = set(CGROUPS.glob("*/libpod_parent")) | set(CGROUPS.glob("libpod_parent"))
     hard_nofile = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True, check=True).stdout.strip()
     # - ulimits: Podman's defaults need CAP_SYS_RESOURCE, which root lacks
     #   here (rc 126, "error setting rlimit"); nofile at most the hard limit.
@@ -138,8 +144,10 @@ def podman():
     # - netns none: rootful Podman would otherwise make a bridge network.
     # - no-conmon: conmon stays out of the shared libpod_parent cgroup.
     # - runc: crun, Podman's default, fails on hybrid cgroups.
-    # - tmp_dir, image_copy_tmp_dir, network_config_dir, and runc's --root:
-    #   off the machine's /run/libpod, /var/tmp, /etc/cni and /run/runc.
+    # - tmp_dir, image_copy_tmp_dir, network_config_dir: off the machine's
+    #   /run/libpod, /var/tmp and /etc/cni. (runc keeps its state in its
+    #   default /run/runc: with --runtime-flag root=, Podman's cleanup missed
+    #   it and left each container's cgroup folders.)
     (state / "containers.conf").write_text(f"""\
 [containers]
 default_ulimits = ["nofile={hard_nofile}:{hard_nofile}", "nproc=32768:32768"]
@@ -158,8 +166,7 @@ events_logfile_path = "{state}/events.log"
 network_config_dir = "{state}/cni"
 """)
     env = {**os.environ, "CONTAINERS_CONF": str(state / "containers.conf"), "TMPDIR": str(state)}
-    options = ["--root", str(state / "root"), "--runroot", str(run_root), "--storage-driver", "vfs",
-               "--runtime-flag", f"root={run_root}/runc"]
+    options = ["--root", str(state / "root"), "--runroot", str(run_root), "--storage-driver", "vfs"]
     runtime = Runtime("podman", options, env)
     try:
         yield runtime
@@ -168,12 +175,26 @@ network_config_dir = "{state}/cni"
         runtime.run(["podman", "rmi", "--all", "--force"])
         left = processes_naming(str(run_root)) + processes_naming(str(state))
         leftovers = mounts_under(state, run_root)
+        # Every container this test made, from Podman's event log; runc
+        # removes each one's cgroup (libpod_parent/libpod-ID) with it.
+        events = state / "events.log"
+        made = set(re.findall(r'"ID":"([0-9a-f]{64})"', events.read_text())) if events.exists() else set()
+        cgroups = [path for path in CGROUPS.glob("**/libpod_parent/*")
+                   if any(container in path.name for container in made)]
+        for parent in set(CGROUPS.glob("*/libpod_parent")) | set(CGROUPS.glob("libpod_parent")):
+            if parent not in parents_before:
+                try:
+                    parent.rmdir()
+                except OSError:
+                    pass   # another Podman's containers are in it now
         for point in reversed(leftovers):
             subprocess.run(["umount", "--lazy", point], check=False)
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(run_root, ignore_errors=True)
+        assert made, "no container in Podman's event log: the leftover check would see none"
         assert not leftovers, f"mounts left behind: {leftovers}"
         assert not left, f"processes left behind: {left}"
+        assert not cgroups, f"cgroup folders left behind: {cgroups}"
 
 
 @pytest.fixture(scope="module")
@@ -297,9 +318,7 @@ class Dockerd:
         raise AssertionError(f"dockerd not ready in 60 s: {(self.state / 'dockerd.log').read_text()}")
 
     def cgroup_folders(self) -> list[Path]:
-        return sorted(Path("/sys/fs/cgroup").glob(f"*/{self.name}")) + sorted(
-            Path("/sys/fs/cgroup").glob(self.name)
-        )
+        return sorted(CGROUPS.glob(f"*/{self.name}")) + sorted(CGROUPS.glob(self.name))
 
     def stop(self):
         """Removes every container, stops dockerd by its PID (it stops its
