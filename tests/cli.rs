@@ -174,11 +174,7 @@ fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
     unsafe {
         command.pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
     }
-    let expected = if bin.arch.bits == 32 {
-        "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
-    } else {
-        "sleep: clock_nanosleep failed\n"
-    };
+    let expected = sleep::cli::sleep_failed(bin.arch.bits);
     let (elapsed, _) = timed(|| command.assert().code(1).stdout("").stderr(expected));
     assert!(elapsed < secs(4.0), "on {}: took {elapsed:?}", bin.arch);
 }
