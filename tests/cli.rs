@@ -148,6 +148,35 @@ fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
     }
 }
 
+/// What the signal tests rely on: however the test's own parent left the
+/// dispositions and the mask (simulated here in the child, before the reset),
+/// the child starts with every signal at its default and none blocked.
+#[test]
+fn with_default_signals_undoes_what_the_parent_ignored_or_blocked() {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("grep");
+    command.args(["-E", "^Sig(Ign|Blk):", "/proc/self/status"]).stdout(Stdio::piped());
+    // SAFETY: signal and sigprocmask are async-signal-safe; the set is the
+    // closure's own.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let output = sleep_tests::with_default_signals(&mut command).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}
+
 /// A kernel without the sleep call it needs (a 32-bit one before Linux 5.1
 /// has no clock_nanosleep_time64) must give a clear error, not a wrong
 /// sleep. Simulated with a seccomp filter that answers ENOSYS for the host's

@@ -151,16 +151,26 @@ impl Binary {
 /// defaults. Returns `command`.
 pub fn with_default_signals(command: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
-    let last = libc::SIGRTMAX();
-    // SAFETY: between fork and exec the closure makes only signal and
+    /// The kernel's `struct sigaction` on the hosts the tests run on (x86_64,
+    /// aarch64). Through the raw syscall, as libc refuses to touch the two
+    /// real-time signals it keeps for itself, which can be inherited ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    // SAFETY: between fork and exec the closure makes only rt_sigaction and
     // sigprocmask calls, which are async-signal-safe, on its own stack.
     unsafe {
-        command.pre_exec(move || {
-            // SIGKILL and SIGSTOP cannot be changed, and libc keeps two
-            // real-time signals for itself: those calls fail (EINVAL), harmlessly.
-            for signal in 1..=last {
-                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                    libc::signal(signal, libc::SIG_DFL);
+        command.pre_exec(|| {
+            let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+            // 1 to 64, the kernel's signals; SIGKILL and SIGSTOP cannot change.
+            for signal in (1..=64).filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP) {
+                let action = &raw const default;
+                if libc::syscall(libc::SYS_rt_sigaction, signal, action, std::ptr::null::<u8>(), 8) != 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
             }
             let mut none: libc::sigset_t = std::mem::zeroed();
