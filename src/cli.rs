@@ -37,6 +37,21 @@ pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as
 
 pub const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
 
+/// What the binary says when the kernel refuses its sleep, for a pointer
+/// width of `bits`: on 64-bit arches it cannot; on 32-bit ones a kernel older
+/// than 5.1 has no 64-bit-time sleep (ENOSYS). (Here, not in the binary, so
+/// that the tests expect the very bytes it writes.)
+pub const fn sleep_failed(bits: u32) -> &'static [u8] {
+    if bits == 64 {
+        b"sleep: clock_nanosleep failed\n"
+    } else {
+        b"sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
+    }
+}
+
+/// [`sleep_failed`] for the arch built for.
+pub const SLEEP_FAILED: &[u8] = sleep_failed(usize::BITS);
+
 /// Reads the arguments (without `argv[0]`) and decides; writes help,
 /// version or diagnostics to `console` on the way.
 pub fn plan<'a, Args>(args: Args, console: &mut impl Console) -> Action
