@@ -146,9 +146,9 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
 }
 
 /// Whether `short` is the start of `long` (`--h` abbreviates `--help`).
-/// A loop rather than `starts_with`, which calls `memcmp`: with it the link
-/// fails on linker.ld's GOT/relocation assertion (docs/size.md, "Compiler
-/// routines and library calls").
+/// A loop rather than `starts_with`, which calls `memcmp` or `bcmp`: no
+/// arch's build links them, so the link fails or the symbol test does
+/// (docs/size.md, "Compiler routines and library calls").
 fn is_prefix(short: &[u8], long: &[u8]) -> bool {
     let mut long = long.iter();
     short.iter().all(|byte| long.next() == Some(byte))
