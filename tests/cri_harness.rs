@@ -940,7 +940,9 @@ disabled_plugins = [
             if shims.is_empty() {
                 return Some(());
             }
-            let children: Vec<u32> = shims.iter().flat_map(|&shim| children(shim)).collect();
+            // A zombie child is the shim's to reap: killing it does nothing.
+            let children: Vec<u32> =
+                shims.iter().flat_map(|&shim| children(shim)).filter(|&pid| is_running(pid)).collect();
             let targets = if children.is_empty() { shims } else { children };
             for pid in targets {
                 if killed.insert(pid) {
@@ -1088,6 +1090,14 @@ pub fn children(pid: u32) -> BTreeSet<u32> {
         .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
         .flat_map(|list| list.split_whitespace().filter_map(|pid| pid.parse().ok()).collect::<Vec<u32>>())
         .collect()
+}
+
+/// Whether `pid` exists and is not a zombie (which a non-reaping init, such
+/// as a CI job container's `tail -f /dev/null`, may keep around).
+pub fn is_running(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses.
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
 }
 
 /// A process's command line, for reports.
