@@ -173,9 +173,13 @@ fn pods_the_kubelet_way(name: &str, options: Options) {
     assert_eq!(status_field(app.pid, "NoNewPrivs"), "1");
     assert_eq!(status_field(app.pid, "Seccomp"), "2", "RuntimeDefault is a seccomp filter");
     let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", app.pid)).unwrap();
-    let root_options =
-        mountinfo.lines().map(|line| line.split(' ').collect::<Vec<_>>()).filter(|f| f[4] == "/").last();
-    assert!(root_options.is_some_and(|fields| fields[5].split(',').any(|o| o == "ro")), "root not read-only");
+    // Fields: id, parent, device, root, mount point, options...; the last "/" mounted wins.
+    let root =
+        mountinfo.lines().map(|line| line.split(' ').collect::<Vec<_>>()).rfind(|fields| fields[4] == "/");
+    assert!(
+        root.is_some_and(|fields| fields[5].split(',').any(|option| option == "ro")),
+        "root not read-only"
+    );
     assert!(poll(secs(10.0), || catches(app.pid, libc::SIGTERM).then_some(())).is_some());
 
     // The kubelet's preStop: ExecSync with timeout 0.
