@@ -51,6 +51,10 @@
 //!   buildah (private vfs storage under the state folder), and imports it.
 //!   [`Containerd::build_app_image`] is `examples/Dockerfile.app` itself with
 //!   your binary as `/app`.
+//! - [`Containerd::pod_config`] is a restricted host-network pod's config as
+//!   the kubelet sends it; change it and use [`Containerd::run_pod_with`]
+//!   for other pods. Containers log to the pod's folder
+//!   ([`Containerd::container_log`]).
 //! - [`Containerd::watch_task_exits`] records containerd's task-exit events
 //!   (`ctr events`): the exit status of processes CRI does not report, such
 //!   as the sandbox's.
@@ -366,11 +370,16 @@ pub fn restricted() -> api::LinuxContainerSecurityContext {
         run_as_group: Some(api::Int64Value { value: 65532 }),
         readonly_rootfs: true,
         no_new_privs: true,
-        seccomp: Some(api::SecurityProfile {
-            profile_type: api::security_profile::ProfileType::RuntimeDefault.into(),
-            localhost_ref: String::new(),
-        }),
+        seccomp: Some(runtime_default_seccomp()),
         ..Default::default()
+    }
+}
+
+/// The container runtime's default seccomp profile.
+pub fn runtime_default_seccomp() -> api::SecurityProfile {
+    api::SecurityProfile {
+        profile_type: api::security_profile::ProfileType::RuntimeDefault.into(),
+        localhost_ref: String::new(),
     }
 }
 
@@ -687,9 +696,12 @@ disabled_plugins = [
         self.build_image(name, &containerfile, &[(app, "app")])
     }
 
-    /// A pod's config as the kubelet makes one for a host-network pod named
-    /// `name`: no hostname (host network has no UTS namespace of its own),
-    /// no log folder, its cgroup parent under [`Containerd::cgroup_root`].
+    /// A pod's config as the kubelet makes one for a restricted host-network
+    /// pod named `name`: no hostname (host network has no UTS namespace of
+    /// its own), the pod's RuntimeDefault seccomp profile for the sandbox
+    /// too, its cgroup parent under [`Containerd::cgroup_root`], and its
+    /// containers' logs in [`Containerd::log_dir`] (see
+    /// [`Containerd::container_log`]). The sandbox's user is the image's.
     pub fn pod_config(&self, name: &str, options: PodOptions) -> api::PodSandboxConfig {
         use api::NamespaceMode;
         let pid = if options.share_process_namespace { NamespaceMode::Pod } else { NamespaceMode::Container };
@@ -700,6 +712,7 @@ disabled_plugins = [
                 namespace: "default".into(),
                 attempt: 0,
             }),
+            log_directory: self.log_dir(name).display().to_string(),
             linux: Some(api::LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}/{name}", self.cgroup_root),
                 security_context: Some(api::LinuxSandboxSecurityContext {
@@ -709,6 +722,7 @@ disabled_plugins = [
                         ipc: NamespaceMode::Pod.into(),
                         ..Default::default()
                     }),
+                    seccomp: Some(runtime_default_seccomp()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -735,13 +749,26 @@ disabled_plugins = [
         Pod { id, config, pid }
     }
 
+    /// Where the containers of pod `pod_name` log (the pod's `log_directory`).
+    pub fn log_dir(&self, pod_name: &str) -> PathBuf {
+        self.dir.join("logs").join(pod_name)
+    }
+
+    /// What container `name` of pod `pod_name` wrote so far, in CRI's log
+    /// format (`TIME STREAM P|F TEXT` lines).
+    pub fn container_log(&self, pod_name: &str, name: &str) -> String {
+        fs::read_to_string(self.log_dir(pod_name).join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// A container config: `image`, and `command` in place of the image's
-    /// entrypoint (empty: the image's entrypoint and cmd).
+    /// entrypoint (empty: the image's entrypoint and cmd); it logs to
+    /// `<name>.log` in the pod's log folder.
     pub fn container_config(&self, name: &str, image: &str, command: &[&str]) -> api::ContainerConfig {
         api::ContainerConfig {
             metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
             image: Some(api::ImageSpec { image: image.into(), ..Default::default() }),
             command: command.iter().map(|arg| arg.to_string()).collect(),
+            log_path: format!("{name}.log"),
             ..Default::default()
         }
     }
