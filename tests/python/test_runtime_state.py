@@ -45,6 +45,7 @@ SUITES = [
     pytest_suite("image", "tests/python/test_image.py"),   # scripts/image (buildah), skopeo, umoci
     cargo_suite("runc", "runc"),
     cargo_suite("pid1", "pid1"),
+    cargo_suite("cri", "cri"),
     pytest_suite("podman-docker", "tests/python/test_podman_docker.py"),
 ]
 
