@@ -18,6 +18,7 @@ and skopeo, the containers/image library keeps its small digest cache in
 import os
 import re
 import shlex
+import secrets
 import shutil
 import signal
 import subprocess
@@ -290,7 +291,9 @@ class Dockerd:
     def __init__(self):
         self.state = runtime_state_dir("docker")
         self.run_root = short_run_dir("sleep-docker-")
-        self.name = self.run_root.name
+        # containerd namespaces allow only [A-Za-z0-9] runs joined by . _ -, and
+        # mkdtemp's suffix may end in "_" or hold "__": a name of our own.
+        self.name = f"sleep-docker-{secrets.token_hex(4)}"
         self.plugins_existed = DOCKER_PLUGINS.exists()
         self.socket = self.run_root / "docker.sock"
         (self.state / "daemon.json").write_text("{}\n")   # not the machine's /etc/docker/daemon.json
