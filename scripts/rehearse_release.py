@@ -26,6 +26,10 @@ Runs, in order (state under target/rehearsal, removed when all passed):
   before anything is pushed.
 - failing skopeo: the reproducibility check stops the build job.
 
+Each job's `container:` is ignored: its set-up steps (apt-get, rustup,
+scripts/setup) run on this machine, need the package registries, and may
+upgrade installed packages.
+
 Last line: `rehearsal: ok (...)`. Needs root (the build job's scripts/image),
 docker-registry, htpasswd, openssl, skopeo, jq (scripts/setup installs them).
 """
