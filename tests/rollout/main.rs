@@ -454,13 +454,16 @@ fn run(settings: &Settings) -> Result<Vec<ScenarioResult>, String> {
     let (dir, socket) = state_dir()?;
     let result = (|| {
         let app = build_app(&dir)?;
-        let cluster = Cluster::start(&dir, &app)?;
+        let cluster = Cluster::start(&app)?;
         let lb = LoadBalancer::start(&dir, &socket)?;
         let mut setup = Setup { lb, cluster, next_pod: 0 };
         let mut results = Vec::new();
         for scenario in scenarios(settings) {
             results.push(setup.run_scenario(settings, &scenario)?);
         }
+        let Setup { lb, cluster, .. } = setup;
+        drop(lb);
+        cluster.tear_down()?;
         Ok(results)
     })();
     // Everything in it is stopped by now (the Setup's drop).
