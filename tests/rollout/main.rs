@@ -75,7 +75,7 @@ impl Settings {
         Settings {
             smoke,
             rate: 50.0,
-            rollouts: if smoke { 1 } else { 4 },
+            rollouts: if smoke { 2 } else { 5 },
             lag: 3.0,
             grace: 8.0,
             short_sleep: 1.0,
@@ -124,12 +124,12 @@ Replays rolling updates behind haproxy (standing in for an ALB) with pods run by
 containerd's CRI plugin, without and with a preStop /sleep, and counts the
 requests that fail. Times S in seconds (fractions allowed).
 
-  --smoke          the test: one rollout of scenarios 1, 3 and 4; fails unless
+  --smoke          the test: two rollouts of scenarios 1, 3 and 4; fails unless
                    requests fail without the hook, 0 of at least 100 fail with
                    /sleep longer than the lag, and the trap fails again with the
                    hook killed (137); writes no docs
   --rate N         requests a second through the load balancer (default 50)
-  --rollouts N     rollouts per scenario (default 4; smoke 1)
+  --rollouts N     rollouts per scenario (default 5; smoke 2)
   --lag S          D: deletion to deregistration on the load balancer (default 3)
   --grace S        G: terminationGracePeriodSeconds (default 8)
   --short-sleep S  the preStop sleep shorter than D (default 1)
@@ -503,11 +503,11 @@ fn main() -> ExitCode {
             ok = false;
         }
     }
-    if settings.write_docs {
-        if let Err(message) = report::write_docs(&settings, &results, elapsed) {
-            eprintln!("rollout: {message}");
-            ok = false;
-        }
+    if settings.write_docs
+        && let Err(message) = report::write_docs(&settings, &results, elapsed)
+    {
+        eprintln!("rollout: {message}");
+        ok = false;
     }
     println!("{}", report::last_line(&results));
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }

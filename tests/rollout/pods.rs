@@ -63,7 +63,10 @@ impl Cluster {
             .cri
             .container_status(&pod.app.id)
             .map_err(|status| format!("ContainerStatus in {}: {status:?}", pod.name))?;
-        status.status.map(|status| status.exit_code).ok_or(format!("ContainerStatus of {} has no status", pod.name))
+        status
+            .status
+            .map(|status| status.exit_code)
+            .ok_or(format!("ContainerStatus of {} has no status", pod.name))
     }
 
     /// StopPodSandbox and RemovePodSandbox.
@@ -76,6 +79,10 @@ impl Cluster {
     /// anything had to be forced or is left behind.
     pub fn tear_down(mut self) -> Result<(), String> {
         let report = self.containerd.tear_down();
-        if report.is_clean() { Ok(()) } else { Err(format!("containerd's teardown was not clean: {report:?}")) }
+        if report.is_clean() {
+            Ok(())
+        } else {
+            Err(format!("containerd's teardown was not clean: {report:?}"))
+        }
     }
 }

@@ -292,7 +292,7 @@ cluster do them, on loopback only:
 (`tests/cri_harness.rs`): host network, our image as the pod sandbox. Each pod's app listens on its own \
 loopback port.
 - **The app** (`tests/rollout/app/`, Go, static) answers every request with 200 and exits at once on \
-SIGTERM, without draining, as most apps do. Its image is `FROM scratch` with our `/sleep` copied in by \
+SIGTERM, without draining, as most apps do (its exit code is then 0; 137 would mean SIGKILL). Its image is `FROM scratch` with our `/sleep` copied in by \
 `COPY --from=`, as `examples/Dockerfile.app` does.
 - **The load balancer** is haproxy, set up like an ALB target group (`tests/rollout/lb.rs`): targets are \
 registered and deregistered through its runtime API (`add server`, `enable server`, `set server … state \
@@ -329,7 +329,7 @@ short, so the delay only has to be shorter than the sleep, as the README says. W
 outlast is D.
 
 Run it again with `scripts/rollout` (about 2 minutes; `--help` for the flags); `scripts/rollout \
---smoke`, part of `scripts/test`, checks the first, third and fourth scenarios in one rollout each.
+--smoke`, part of `scripts/test`, checks the first, third and fourth scenarios in two rollouts each.
 
 Versions: {haproxy}; {containerd}; {go}.
 ",
