@@ -21,6 +21,8 @@ use std::{
 mod arch_table;
 pub use arch_table::Arch;
 
+pub mod cri_harness;
+
 // `per_arch!`, made by build.rs from arches.txt.
 include!(concat!(env!("OUT_DIR"), "/per_arch.rs"));
 
