@@ -45,8 +45,8 @@ where
 {
     for arg in args.clone() {
         // Operands (and `-` alone) are read in the second pass. Splitting
-        // off the first two bytes once: 12 to 26 bytes less than matching
-        // `[b'-', b'-', name @ ..]` in every arm.
+        // off the first two bytes once is smaller than matching
+        // `[b'-', b'-', name @ ..]` in every arm (docs/size.md, "Ideas tried outside the parser").
         let [b'-', second, rest @ ..] = arg else { continue };
         let text = match (second, rest) {
             (b'-', []) => break,
@@ -113,8 +113,8 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
     console.err(prefix);
     for byte in arg {
         // `\xHH`, or `\` and the byte for `\\` and `\'`; one write call for the
-        // three forms (6 to 12 bytes less on amd64, arm64, arm-v7; 8 more on
-        // riscv64 and 386).
+        // three forms, smaller on amd64, arm64 and arm-v7, a little larger on
+        // riscv64 and 386 (docs/size.md, "Ideas tried outside the parser").
         let mut escape = [b'\\', b'x', hex_digit(byte >> 4), hex_digit(*byte)];
         console.err(match byte {
             b'\\' | b'\'' => {
@@ -122,7 +122,8 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
                 &escape[..2]
             }
             b' '..=b'~' => core::slice::from_ref(byte),
-            // `\xHH` for every other byte, not C's `\t`, `\n`, ...: 23 to 45 bytes less.
+            // `\xHH` for every other byte, not C's `\t`, `\n`, ...: smaller
+            // (docs/size.md, "Ideas tried outside the parser").
             _ => &escape,
         });
     }
@@ -130,7 +131,9 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
 }
 
 /// Whether `short` is the start of `long` (`--h` abbreviates `--help`).
-/// A loop rather than `starts_with`, which would link a 200-byte `memcmp`.
+/// A loop rather than `starts_with`, which calls `memcmp`: with it the link
+/// fails on linker.ld's GOT/relocation assertion (docs/size.md, "Compiler
+/// routines and library calls").
 fn is_prefix(short: &[u8], long: &[u8]) -> bool {
     let mut long = long.iter();
     short.iter().all(|byte| long.next() == Some(byte))

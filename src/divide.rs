@@ -1,10 +1,10 @@
 //! `u64` division for the 32-bit arches, which have no 64-bit divide.
 //!
 //! On 64-bit arches this is the `/` and `%` operators: one instruction.
-//! On 32-bit ones the operators link compiler routines: about 1.2 KB on
-//! baseline ARMv7-A (no divide instruction at all) and a 160-byte
-//! `__udivdi3` on 32-bit x86. A shift-and-subtract loop is 88 bytes (arm/v7)
-//! and 123 (386), and fast enough: 64 steps per call, one call per operand
+//! On 32-bit ones the operators link compiler routines, large on baseline
+//! ARMv7-A (no divide instruction at all) and on 32-bit x86 (`__udivdi3`). A
+//! shift-and-subtract loop is smaller (docs/size.md, "Compiler routines and
+//! library calls"), and fast enough: 64 steps per call, one call per operand
 //! digit.
 
 /// `(dividend / divisor, dividend % divisor)`; `divisor` must not be 0.
@@ -25,7 +25,7 @@ pub fn div_rem(dividend: u64, divisor: u64) -> (u64, u64) {
 fn shift_subtract(dividend: u64, divisor: u64) -> (u64, u64) {
     // The dividend's bits leave `quotient` at the top as the quotient's
     // enter at the bottom: shifts by constants only, so no shift routines
-    // (__aeabi_llsl/llsr, 88 bytes on arm/v7) and one register pair less.
+    // (__aeabi_llsl/llsr on arm/v7) and one register pair less.
     let mut quotient = dividend;
     let mut remainder = 0;
     for _ in 0..64 {

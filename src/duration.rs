@@ -89,11 +89,11 @@ pub fn nanoseconds(operand: &[u8]) -> Option<u64> {
     let nanos = Number::new(digits, exponent).times_rounded_up(unit_seconds);
     // Infinity replaces the product (of no digits: 0) rather than skipping
     // it: with one path through the unit step, LLVM does not copy that step
-    // into both (28-54 bytes per arch).
+    // into both (docs/size.md, "Ideas tried in the parser").
     let nanos = if infinite { FOREVER } else { nanos };
     // strtod reads "-0" as zero, and GNU accepts it; any other negative is an
-    // error. One expression rather than an early return: 12-16 bytes less
-    // (riscv64 6 more).
+    // error. One expression rather than an early return, which is larger
+    // (docs/size.md, "Ideas tried in the parser").
     (!negative || nanos == 0).then_some(nanos)
 }
 
@@ -106,14 +106,15 @@ struct Text<'a> {
 impl Text<'_> {
     /// The byte `offset` places ahead, or 0 past the end: a byte no rule of
     /// the grammar accepts, so the end needs no check of its own.
-    // Inlined at every use: a call costs more bytes than the read (20-36 per arch).
+    // Inlined at every use: a call costs more than the read (docs/size.md,
+    // "Inlined helpers").
     #[inline(always)]
     fn peek(&self, offset: usize) -> u8 {
         byte_at(self.bytes, self.index + offset)
     }
 
     /// Moves past a `+` or `-`; whether it was `-`.
-    // Two uses, inlined at both: a call would cost 80-100 bytes (amd64, 386).
+    // Two uses, inlined at both: a call is larger (docs/size.md, "Inlined helpers").
     #[inline(always)]
     fn skip_sign(&mut self) -> bool {
         let sign = self.peek(0);
@@ -185,7 +186,7 @@ fn read_digits<'a>(text: &mut Text<'a>) -> Digits<'a> {
 
 /// Step 3, without digits: `inf` or `infinity`, in any letter case; never
 /// after `0x`.
-// One use; opt-level "z" would make it a call (5-12 bytes).
+// One use; opt-level "z" would make it a call (docs/size.md, "Inlined helpers").
 #[inline(always)]
 fn read_infinity(text: &mut Text, digits: Digits) -> Option<()> {
     text.index = digits.start;
@@ -234,7 +235,7 @@ fn read_exponent(text: &mut Text, hex: bool) -> Option<isize> {
 fn read_unit(text: &mut Text) -> Option<u32> {
     let unit = text.peek(0);
     // A walk up a table rather than a `match`, whose four 64-bit constants
-    // cost more (22-42 bytes less per arch; 6 more on 386).
+    // cost more on every arch but 386 (docs/size.md, "Ideas tried in the parser").
     let mut seconds: u32 = 1;
     for &[letter, factor] in UNITS {
         seconds *= factor as u32;
@@ -286,7 +287,8 @@ impl<'a> Number<'a> {
         let mut power = self.power;
         // At most 86,400 × 10^9 × 8 < 2^50, so `digit × multiplier + carry` < 2^55.
         // The hex shift applies to the seconds (at most 86,400 × 8 < 2^20), a
-        // 32-bit shift: 16 bytes less on arm/v7 than shifting the u64.
+        // 32-bit shift: smaller on arm/v7 than shifting the u64 (docs/size.md,
+        // "Ideas tried in the parser").
         let multiplier = ((unit_seconds << self.shift) as u64) * NANOS_PER_SECOND;
         let mut index = end;
         let mut carry = 0;

@@ -19,8 +19,8 @@ use sleep::cli::{self, Action, Console};
 
 /// The arguments after `argv[0]`, as byte strings without their NUL.
 /// `next` walks argv up to its terminating null pointer, so `argc` is not
-/// needed (3 to 14 bytes less than comparing with `argv + argc` with the
-/// parser branch merged; before it, 8 to 52 less except amd64, +11).
+/// needed: smaller than comparing with `argv + argc` (docs/size.md, "Ideas
+/// tried outside the parser").
 #[derive(Clone)]
 struct Args {
     next: *const *const u8,
@@ -29,8 +29,9 @@ struct Args {
 impl Iterator for Args {
     type Item = &'static [u8];
 
-    // Inlined into the two loops that read the arguments: 9 to 40 bytes less
-    // than one out-of-line copy and its calls.
+    // Inlined into the two loops that read the arguments: smaller than one
+    // out-of-line copy and its calls (docs/size.md, "Ideas tried outside the
+    // parser").
     #[inline(always)]
     fn next(&mut self) -> Option<&'static [u8]> {
         // SAFETY: `next` points into argv at or before its terminating null
@@ -44,7 +45,8 @@ impl Iterator for Args {
             self.next = self.next.add(1);
             let mut length = 0;
             // Volatile, so LLVM does not turn the loop into a call to a
-            // 300-byte vectorised `strlen`.
+            // vectorised `strlen` (docs/size.md, "Compiler routines and
+            // library calls").
             while start.add(length).read_volatile() != 0 {
                 length += 1;
             }

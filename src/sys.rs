@@ -27,7 +27,7 @@ impl Console for Stdio {
         write(STDOUT, bytes) == bytes.len()
     }
     // Out of line, with the descriptor inside: each of the many diagnostic
-    // calls passes only the bytes (16 to 100 bytes less than sharing `write`).
+    // calls passes only the bytes: smaller than sharing `write` (docs/size.md, "Ideas tried outside the parser").
     #[inline(never)]
     fn err(&mut self, bytes: &[u8]) {
         write(STDERR, bytes);
@@ -42,8 +42,8 @@ fn write(fd: usize, bytes: &[u8]) -> usize {
 }
 
 /// Ends the process (all threads) with `status` (0 to 255; a word, not a
-/// `u8`, so no caller or callee masks it: 0 to 24 bytes less).
-/// Out of line: one copy instead of one per exit path (12 to 40 bytes less).
+/// `u8`, so no caller or callee masks it). Out of line: one copy instead of
+/// one per exit path. Both are smaller (docs/size.md, "Ideas tried outside the parser").
 #[inline(never)]
 pub fn exit(status: usize) -> ! {
     // SAFETY: exit_group has no memory effects.
@@ -72,8 +72,8 @@ pub fn monotonic_now() -> Timespec {
 pub fn sleep_until(deadline: Timespec) -> bool {
     // The kernel may end a sleep up to the timer slack late, 50 µs by
     // default; 1 ns is the least it takes. scripts/bench measures what it
-    // saves (docs/benchmarks.md, Timer slack); it costs 12-20 bytes. Should
-    // the call fail, the sleep is only as late as before.
+    // saves (docs/benchmarks.md, Timer slack); its cost is in docs/size.md,
+    // "Timer slack". Should the call fail, the sleep is only as late as before.
     const PR_SET_TIMERSLACK: usize = 29;
     // SAFETY: prctl(PR_SET_TIMERSLACK) takes a number and touches no memory.
     unsafe {
@@ -189,7 +189,7 @@ fn set_signal_action(signal: usize, action: &SigAction) {
 /// shell reports a death by that signal.
 // The signal as a word, not C's `int`: every arch's kernel sets the whole
 // argument register (or stack word) to it, so nothing sign-extends it
-// (3 bytes less on amd64, 4 on arm64).
+// (docs/size.md, "Ideas tried outside the parser").
 extern "C" fn exit_on_signal(signal: usize) {
     exit(128 + signal)
 }

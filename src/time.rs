@@ -18,12 +18,13 @@ impl Timespec {
     ///
     /// `self` is a `CLOCK_MONOTONIC` time, which the kernel keeps as signed
     /// 64-bit nanoseconds, so its seconds are below `KTIME_SEC_MAX` (9.2e9)
-    /// and adding at most 1.9e10 more cannot overflow: no saturation needed
-    /// (8 to 32 bytes less).
+    /// and adding at most 1.9e10 more cannot overflow: no saturation needed,
+    /// which is smaller (docs/size.md, "Ideas tried outside the parser").
     pub fn after(self, nanos: u64) -> Timespec {
         // Divide first, then add the clock's nanoseconds with a carry. (Adding
-        // them before one division was 20 to 37 bytes smaller, but near
-        // FOREVER the sum saturated and the deadline lost up to a second.)
+        // them before one division was smaller on most arches, but near
+        // FOREVER the sum saturated and the deadline lost up to a second:
+        // docs/size.md, "Ideas tried outside the parser", "a correction".)
         let (whole_seconds, part) = crate::divide::div_rem(nanos, NANOS_PER_SECOND);
         let sum = part + self.nanoseconds as u64;
         let (carry, nanoseconds) = if cfg!(target_pointer_width = "64") {
@@ -31,7 +32,8 @@ impl Timespec {
             crate::divide::div_rem(sum, NANOS_PER_SECOND)
         } else {
             // A second call of the division loop costs 32-bit arches more
-            // (4 bytes on arm/v7, 58 on 386) than a compare.
+            // than a compare (docs/size.md, "Ideas tried outside the parser",
+            // "a correction").
             // In 32 bits: `sum` is below 2 × 10^9.
             let sum = sum as u32;
             let carry = (sum >= NANOS_PER_SECOND as u32) as u32;

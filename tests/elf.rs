@@ -6,8 +6,8 @@ use std::process::Command;
 use goblin::elf::{Elf, header, program_header as ph};
 use sleep_tests::{Binary, arches, per_arch, repo};
 
-/// `size-budget.txt` and the README's Sizes table record the binaries as
-/// built (`scripts/sizes` measures and compares; see its doc).
+/// `size-budget.txt`, docs/size.md's table and the README's size range record
+/// the binaries as built (`scripts/sizes` measures and compares; see its doc).
 #[test]
 fn the_recorded_sizes_are_the_binaries_sizes() {
     let output = Command::new(repo().join("scripts/sizes")).output().unwrap();

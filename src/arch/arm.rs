@@ -22,7 +22,7 @@ pub unsafe extern "C" fn _start() -> ! {
 /// unwinder's personality routine from its EHABI unwind tables. We never
 /// unwind (panic = "abort", and no panic path links at all) and the linker
 /// script discards those tables, so this is never called: it only resolves
-/// the symbol (4 bytes).
+/// the symbol (docs/size.md, "Compiler routines and library calls").
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
 

@@ -1,0 +1,171 @@
+"""The documents: README.md for users, CONTRIBUTING.md and docs/ for the people
+who change the code. Every relative link and #anchor resolves, the README stays
+short, each generated block has the markers its writer looks for, and what the
+tests read from a document is where they look for it."""
+
+import re
+import tomllib
+import importlib.util
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+
+import pytest
+
+import bench
+from conftest import REPO, cargo_package
+from test_examples import README_VERSION
+
+README = REPO / "README.md"
+CONTRIBUTING = REPO / "CONTRIBUTING.md"
+SIZE_LOG = REPO / "docs/size.md"
+INTERNALS = REPO / "docs/internals.md"
+# Every Markdown file of the repository, not of build output (target/).
+DOCUMENTS = sorted(path for path in REPO.rglob("*.md")
+                   if not {"target", "dist", ".git"} & set(path.relative_to(REPO).parts))
+README_MAX_LINES = 450
+
+
+
+def load_script(name: str):
+    """A script of scripts/ without a .py suffix, as a module."""
+    loader = SourceFileLoader(name, str(REPO / "scripts" / name))
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+sizes = load_script("sizes")
+
+FENCE = re.compile(r"^```.*?^```", flags=re.S | re.M)
+LINK = re.compile(r"\]\(([^()\s]+)\)")
+HEADING = re.compile(r"^#{1,6} +(.+?) *$", flags=re.M)
+
+
+def prose(text: str) -> str:
+    """The text outside fenced code blocks, where a `](...)` is a link."""
+    return FENCE.sub("", text)
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped (but `-`
+    and `_`), each space a `-`."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every anchor a document's headings make (a repeated one gets -1, -2, ...)."""
+    seen: dict[str, int] = {}
+    for heading in HEADING.findall(prose(path.read_text())):
+        slug = anchor(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        yield slug if count == 0 else f"{slug}-{count}"
+
+
+def relative_links(path: Path) -> list[str]:
+    return [target for target in LINK.findall(prose(path.read_text()))
+            if not re.match(r"[a-z]+:", target)]
+
+
+def test_the_anchor_rule_matches_githubs_on_the_headings_we_link():
+    # GitHub's rule on the kinds of heading linked here: code spans, `?`, `:`,
+    # `,`, `(`, `)` and `.` dropped; `_` kept.
+    assert anchor("As PID 1, and instead of `pause`") == "as-pid-1-and-instead-of-pause"
+    assert anchor("Native `preStop.sleep` or this binary?") == "native-prestopsleep-or-this-binary"
+    assert anchor("Timer slack: does `prctl(PR_SET_TIMERSLACK, 1)` help?") == \
+        "timer-slack-does-prctlpr_set_timerslack-1-help"
+
+
+def test_every_document_has_links_to_check():
+    for path in README, CONTRIBUTING, SIZE_LOG, INTERNALS:
+        assert relative_links(path), f"{path.name}: no relative link found: is the pattern still right?"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_relative_link_resolves_to_a_file_and_anchor(path):
+    broken = []
+    for target in relative_links(path):
+        file_part, _, fragment = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in set(anchors(linked)):
+            broken.append(f"{target}: no heading with that anchor in {linked.relative_to(REPO)}")
+    assert not broken, f"{path.relative_to(REPO)}: broken links:\n" + "\n".join(broken)
+
+
+def test_the_readme_is_short_enough_to_read():
+    lines = len(README.read_text().splitlines())
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines, over {README_MAX_LINES}: move maintainer material to "
+        "CONTRIBUTING.md, docs/internals.md or docs/size.md")
+
+
+def test_the_benchmark_headline_has_the_markers_scripts_bench_writes_between():
+    text = README.read_text()
+    assert text.count(bench.README_START) == 1, f"README.md: expected one {bench.README_START!r}"
+    assert text.count(bench.README_END) == 1, f"README.md: expected one {bench.README_END!r}"
+    assert text.index(bench.README_START) < text.index(bench.README_END)
+
+
+def test_the_sizes_table_is_in_the_size_log_between_the_markers_scripts_sizes_writes_between():
+    text = SIZE_LOG.read_text()
+    assert text.count(sizes.TABLE_START) == 1 and text.count(sizes.TABLE_END) == 1
+    table = text[text.index(sizes.TABLE_START):text.index(sizes.TABLE_END)].splitlines()[1:]
+    assert table[:2] == sizes.TABLE_HEAD
+    arches = [row.split("|")[1].strip() for row in table[2:]]
+    assert arches == [arch.name for arch in sizes.arches.load()], "one row per arch of arches.txt, in order"
+    for path in DOCUMENTS:
+        if path != SIZE_LOG:
+            assert sizes.TABLE_HEAD[0] not in path.read_text(), f"{path.name}: a second copy of the sizes table"
+
+
+def test_the_readme_keeps_the_size_range_scripts_sizes_rewrites():
+    first_paragraph = README.read_text().split("\n\n")[1]
+    assert re.search(r"executable of [0-9.]+ to [0-9.]+ KB", first_paragraph)
+
+
+def test_the_readme_has_the_sections_users_come_for_in_order():
+    headings = re.findall(r"^## (.+)$", prose(README.read_text()), flags=re.M)
+    wanted = ["Quick start", "The problem", "The fix", "Getting `/sleep` into your image", "Examples",
+              "Native `preStop.sleep` or this binary?", "Troubleshooting", "Usage", "As PID 1", "Comparison",
+              "Benchmark"]
+    found = [next((i for i, h in enumerate(headings) if h.startswith(w)), None) for w in wanted]
+    assert None not in found, f"README.md lacks {[w for w, i in zip(wanted, found) if i is None]}"
+    assert found == sorted(found), f"README.md's sections out of order: {headings}"
+    assert "scripts/test" in README.read_text().split("## The problem")[0], "the quick start names scripts/test"
+
+
+def test_maintainer_material_lives_outside_the_readme():
+    readme = README.read_text()
+    for heading in "## Releasing", "## Tests", "## Contributing", "## Sizes", "## How it is built":
+        assert f"\n{heading}\n" not in readme, f"README.md has {heading!r}: it belongs to CONTRIBUTING.md or docs/"
+    contributing = CONTRIBUTING.read_text()
+    for heading in "## Tests", "## Releasing", "## Each kind of change", "### A toolchain bump":
+        assert f"\n{heading}\n" in contributing, f"CONTRIBUTING.md lacks {heading!r}"
+    assert "scripts/flag-costs" in contributing.split("### A toolchain bump")[1].split("\n## ")[0]
+    assert INTERNALS.read_text().startswith("# How it is built, and where each byte goes\n")
+
+
+def test_each_test_file_is_named_in_contributings_tests_section():
+    tests = CONTRIBUTING.read_text().split("\n## Tests\n")[1].split("\n## ")[0]
+    files = [f"tests/{p.name}" for p in (REPO / "tests").glob("*.rs")
+             if p.stem not in ("lib", "build", "reference", "operands", "arch_table")]
+    files += [f"tests/python/{p.name}" for p in (REPO / "tests/python").glob("test_*.py")]
+    unnamed = sorted(f for f in files if f not in tests and Path(f).name not in tests)
+    assert not unnamed, f"CONTRIBUTING.md's Tests section does not name {unnamed}"
+
+
+@pytest.mark.parametrize("path", [CONTRIBUTING, SIZE_LOG, INTERNALS], ids=lambda p: p.name)
+def test_the_moved_documents_name_only_cargo_tomls_version(path):
+    # As test_examples.py checks the README: a release named anywhere is Cargo.toml's.
+    wrong = sorted({v for v in README_VERSION.findall(path.read_text()) if v != cargo_package()["version"]})
+    assert not wrong, f"{path.name} names {wrong}, Cargo.toml's version is {cargo_package()['version']}"
+
+
+def test_internals_names_the_pinned_toolchain():
+    channel = tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
+    major_minor = ".".join(channel.split(".")[:2])
+    named = set(re.findall(r"Rust (\d+\.\d+)", INTERNALS.read_text()))
+    assert named == {major_minor}, f"docs/internals.md names Rust {named}, rust-toolchain.toml pins {channel}"
