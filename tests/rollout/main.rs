@@ -107,10 +107,16 @@ impl Settings {
         }
         // The scenarios are these orderings; other values would test something else.
         if !(self.short_sleep < self.lag && self.lag < self.long_sleep && self.long_sleep < self.grace) {
-            return Err("need --short-sleep < --lag < --long-sleep < --grace".into());
+            return Err(format!(
+                "need --short-sleep < --lag < --long-sleep < --grace, not {} < {} < {} < {}",
+                self.short_sleep, self.lag, self.long_sleep, self.grace
+            ));
         }
         if self.trap_grace >= self.lag {
-            return Err("need --trap-grace < --lag (the grace-period trap)".into());
+            return Err(format!(
+                "need --trap-grace < --lag (the grace-period trap), not {} < {}",
+                self.trap_grace, self.lag
+            ));
         }
         Ok(())
     }
@@ -483,7 +489,7 @@ fn main() -> ExitCode {
     let settings = match parse_args(&args) {
         Ok(settings) => settings,
         Err(message) => {
-            eprintln!("rollout: {message}\n{USAGE}");
+            eprintln!("rollout: {message} (scripts/rollout --help lists the flags)");
             return ExitCode::from(2);
         }
     };
