@@ -180,7 +180,7 @@ pub fn readme_block(results: &[ScenarioResult], commit: &str) -> String {
          **Measured** ([docs/rollout.md](docs/rollout.md), commit `{commit}`): rolling updates replayed\n\
          with pods run by containerd's CRI plugin behind haproxy standing in for the ALB (same mechanism,\n\
          timings scaled down to seconds). Without the hook {} of {} requests failed; with a sleep shorter\n\
-         than the deregistration lag {} of {}; with `/sleep` longer than the lag and a grace period longer\n\
+         than the deregistration lag, {} of {}; with `/sleep` longer than the lag and a grace period longer\n\
          than the sleep, **{} of {}**; with the grace period shorter than the lag, {} of {} failed again and\n\
          the hook was killed (137).\n\
          {README_END}",
@@ -344,8 +344,12 @@ Versions: {haproxy}; {containerd}; {go}.
         containerd = command_line("containerd", &["--version"]),
         go = command_line("/usr/bin/go", &["version"]),
     );
-    let _ =
-        writeln!(w, "The README's block, as written with this file:\n\n{}", readme_block(results, commit));
+    // In a fence: its link is relative to the README, not to docs/.
+    let _ = writeln!(
+        w,
+        "The README's block, as written with this file:\n\n```markdown\n{}\n```",
+        readme_block(results, commit)
+    );
     text
 }
 
