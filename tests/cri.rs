@@ -80,6 +80,15 @@ fn cmdline(pid: u32) -> Vec<u8> {
     fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
 }
 
+/// Whether the root `pid` sees is mounted read-only.
+fn root_is_read_only(pid: u32) -> bool {
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    // Fields: id, parent, device, root, mount point, options...; the last "/" mounted wins.
+    let root =
+        mountinfo.lines().map(|line| line.split(' ').collect::<Vec<_>>()).rfind(|fields| fields[4] == "/");
+    root.is_some_and(|fields| fields[5].split(',').any(|option| option == "ro"))
+}
+
 /// Running processes in `namespace` whose command line is `args`.
 fn find_processes(namespace: &str, args: &[&str]) -> Vec<u32> {
     let wanted: Vec<u8> = args.iter().flat_map(|arg| [arg.as_bytes(), b"\0"].concat()).collect();
@@ -104,6 +113,11 @@ fn check_sandbox(pod: &Pod) {
         "the pod has its own PID namespace"
     );
     assert_eq!(status_field(pod.pid, "Uid").split_whitespace().collect::<Vec<_>>(), [USER; 4]);
+    // Locked down as containerd runs every sandbox: no capabilities, a
+    // read-only root; and the pod's RuntimeDefault seccomp profile.
+    assert_eq!(status_field(pod.pid, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(pod.pid, "Seccomp"), "2");
+    assert!(root_is_read_only(pod.pid), "the sandbox's root is writable");
     let exe = fs::read(format!("/proc/{}/exe", pod.pid)).unwrap();
     assert!(
         exe == fs::read(dist_binary()).unwrap(),
@@ -165,6 +179,7 @@ fn pods_the_kubelet_way(name: &str, options: Options) {
     config.linux.get_or_insert_default().security_context = Some(restricted());
     let app = containerd.start_container(&pod, config.clone());
     assert_eq!(cmdline(app.pid), b"/app\0infinity\0", "the image's ENTRYPOINT with the container's args");
+    assert!(containerd.log_dir("hooks").join("app.log").is_file(), "CRI keeps no log of the app");
     assert_eq!(status_field(app.pid, "Uid").split_whitespace().collect::<Vec<_>>(), [USER; 4]);
     assert_eq!(status_field(app.pid, "Gid").split_whitespace().collect::<Vec<_>>(), [USER; 4]);
     for capabilities in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
@@ -172,14 +187,7 @@ fn pods_the_kubelet_way(name: &str, options: Options) {
     }
     assert_eq!(status_field(app.pid, "NoNewPrivs"), "1");
     assert_eq!(status_field(app.pid, "Seccomp"), "2", "RuntimeDefault is a seccomp filter");
-    let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", app.pid)).unwrap();
-    // Fields: id, parent, device, root, mount point, options...; the last "/" mounted wins.
-    let root =
-        mountinfo.lines().map(|line| line.split(' ').collect::<Vec<_>>()).rfind(|fields| fields[4] == "/");
-    assert!(
-        root.is_some_and(|fields| fields[5].split(',').any(|option| option == "ro")),
-        "root not read-only"
-    );
+    assert!(root_is_read_only(app.pid), "the app's root is writable");
     assert!(poll(secs(10.0), || catches(app.pid, libc::SIGTERM).then_some(())).is_some());
 
     // The kubelet's preStop: ExecSync with timeout 0.

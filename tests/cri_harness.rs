@@ -51,6 +51,10 @@
 //!   buildah (private vfs storage under the state folder), and imports it.
 //!   [`Containerd::build_app_image`] is `examples/Dockerfile.app` itself with
 //!   your binary as `/app`.
+//! - [`Containerd::pod_config`] is a restricted host-network pod's config as
+//!   the kubelet sends it; change it and use [`Containerd::run_pod_with`]
+//!   for other pods. Containers log to the pod's folder
+//!   ([`Containerd::container_log`]).
 //! - [`Containerd::watch_task_exits`] records containerd's task-exit events
 //!   (`ctr events`): the exit status of processes CRI does not report, such
 //!   as the sandbox's.
@@ -73,7 +77,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -366,11 +370,16 @@ pub fn restricted() -> api::LinuxContainerSecurityContext {
         run_as_group: Some(api::Int64Value { value: 65532 }),
         readonly_rootfs: true,
         no_new_privs: true,
-        seccomp: Some(api::SecurityProfile {
-            profile_type: api::security_profile::ProfileType::RuntimeDefault.into(),
-            localhost_ref: String::new(),
-        }),
+        seccomp: Some(runtime_default_seccomp()),
         ..Default::default()
+    }
+}
+
+/// The container runtime's default seccomp profile.
+pub fn runtime_default_seccomp() -> api::SecurityProfile {
+    api::SecurityProfile {
+        profile_type: api::security_profile::ProfileType::RuntimeDefault.into(),
+        localhost_ref: String::new(),
     }
 }
 
@@ -579,34 +588,38 @@ disabled_plugins = [
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// Imports an OCI archive with one image (or index) into `k8s.io` and
-    /// names it `name` (`repository:tag`), whatever ref name the archive
-    /// gives it: a bare tag (`0.1.0`) or a full name (`sleep:0.1.0`).
+    /// The image names containerd has in `k8s.io`.
+    pub fn image_names(&self) -> BTreeSet<String> {
+        self.ctr_ok(&["images", "ls", "--quiet"]).lines().map(str::to_string).collect()
+    }
+
+    /// Imports an OCI archive holding one image (or index) into `k8s.io`
+    /// and names it `name` (`repository:tag`), whatever ref name the archive
+    /// gives it (a bare tag such as `0.1.0`, or a full name). The archive's
+    /// own names are not kept: CRI does not forget a name like `sleep:0.1.0`
+    /// (which it shows as `docker.io/library/sleep:0.1.0`) once it is
+    /// removed, so the image comes in by its digest and is tagged from there.
     pub fn import_image(&self, archive: &Path, name: &str) {
         let index = Command::new(tool("tar")).arg("-xOf").arg(archive).arg("index.json").output().unwrap();
         assert!(index.status.success(), "no index.json in {}: {}", archive.display(), output_text(&index));
         let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
-        let ref_name = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        let digest = index["manifests"][0]["digest"]
             .as_str()
-            .unwrap_or_else(|| panic!("{}: no ref name in its index.json", archive.display()))
-            .to_string();
-        // ctr names an image `BASE:REF` for a bare tag, and keeps a full
-        // name only when it starts with BASE.
-        let (base, imported) = if ref_name.contains(['/', ':', '@']) {
-            let repository =
-                ref_name.rsplit_once(':').map_or(ref_name.as_str(), |(repository, _)| repository);
-            (repository.to_string(), ref_name.clone())
-        } else {
-            let repository = name.rsplit_once(':').expect("name is repository:tag").0;
-            (repository.to_string(), format!("{repository}:{ref_name}"))
-        };
+            .unwrap_or_else(|| panic!("{}: no manifest in its index.json", archive.display()));
+        let (repository, _) = name.rsplit_once(':').expect("name is repository:tag");
+        let by_digest = format!("{repository}@{digest}");
+        let before = self.image_names();
+        // With a base name, ctr imports only the names under it, and (with
+        // --digests) BASE@DIGEST; a bare tag REF becomes BASE:REF.
         let archive_path = archive.to_str().unwrap();
-        let listed =
-            self.ctr_ok(&["images", "import", "--all-platforms", "--base-name", &base, archive_path]);
-        assert!(listed.contains(&imported), "ctr import named it otherwise than {imported}: {listed}");
-        if imported != name {
-            self.ctr_ok(&["images", "tag", "--force", &imported, name]);
-            self.ctr_ok(&["images", "rm", &imported]);
+        let args =
+            ["images", "import", "--all-platforms", "--digests", "--base-name", repository, archive_path];
+        self.ctr_ok(&args);
+        self.ctr_ok(&["images", "tag", "--force", &by_digest, name]);
+        for extra in self.image_names().difference(&before) {
+            if extra != name {
+                self.ctr_ok(&["images", "rm", extra]);
+            }
         }
     }
 
@@ -687,9 +700,12 @@ disabled_plugins = [
         self.build_image(name, &containerfile, &[(app, "app")])
     }
 
-    /// A pod's config as the kubelet makes one for a host-network pod named
-    /// `name`: no hostname (host network has no UTS namespace of its own),
-    /// no log folder, its cgroup parent under [`Containerd::cgroup_root`].
+    /// A pod's config as the kubelet makes one for a restricted host-network
+    /// pod named `name`: no hostname (host network has no UTS namespace of
+    /// its own), the pod's RuntimeDefault seccomp profile for the sandbox
+    /// too, its cgroup parent under [`Containerd::cgroup_root`], and its
+    /// containers' logs in [`Containerd::log_dir`] (see
+    /// [`Containerd::container_log`]). The sandbox's user is the image's.
     pub fn pod_config(&self, name: &str, options: PodOptions) -> api::PodSandboxConfig {
         use api::NamespaceMode;
         let pid = if options.share_process_namespace { NamespaceMode::Pod } else { NamespaceMode::Container };
@@ -700,6 +716,7 @@ disabled_plugins = [
                 namespace: "default".into(),
                 attempt: 0,
             }),
+            log_directory: self.log_dir(name).display().to_string(),
             linux: Some(api::LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}/{name}", self.cgroup_root),
                 security_context: Some(api::LinuxSandboxSecurityContext {
@@ -709,6 +726,7 @@ disabled_plugins = [
                         ipc: NamespaceMode::Pod.into(),
                         ..Default::default()
                     }),
+                    seccomp: Some(runtime_default_seccomp()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -728,20 +746,33 @@ disabled_plugins = [
         let id = self.cri.run_pod_sandbox(&config).unwrap_or_else(|status| {
             panic!("RunPodSandbox: {status:?}\n{}", self.log());
         });
-        self.ids.lock().unwrap().insert(id.clone());
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
         let pid = poll(secs(30.0), || pid_in_info(&self.cri.pod_sandbox_status(&id).ok()?.info))
             .unwrap_or_else(|| panic!("sandbox {id} has no pid after 30 s"));
         wait_until_exec_done(pid);
         Pod { id, config, pid }
     }
 
+    /// Where the containers of pod `pod_name` log (the pod's `log_directory`).
+    pub fn log_dir(&self, pod_name: &str) -> PathBuf {
+        self.dir.join("logs").join(pod_name)
+    }
+
+    /// What container `name` of pod `pod_name` wrote so far, in CRI's log
+    /// format (`TIME STREAM P|F TEXT` lines).
+    pub fn container_log(&self, pod_name: &str, name: &str) -> String {
+        fs::read_to_string(self.log_dir(pod_name).join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// A container config: `image`, and `command` in place of the image's
-    /// entrypoint (empty: the image's entrypoint and cmd).
+    /// entrypoint (empty: the image's entrypoint and cmd); it logs to
+    /// `<name>.log` in the pod's log folder.
     pub fn container_config(&self, name: &str, image: &str, command: &[&str]) -> api::ContainerConfig {
         api::ContainerConfig {
             metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
             image: Some(api::ImageSpec { image: image.into(), ..Default::default() }),
             command: command.iter().map(|arg| arg.to_string()).collect(),
+            log_path: format!("{name}.log"),
             ..Default::default()
         }
     }
@@ -764,7 +795,7 @@ disabled_plugins = [
             .cri
             .create_container(pod, &config)
             .unwrap_or_else(|status| panic!("CreateContainer: {status:?}\n{}", self.log()));
-        self.ids.lock().unwrap().insert(id.clone());
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
         self.cri
             .start_container(&id)
             .unwrap_or_else(|status| panic!("StartContainer: {status:?}\n{}", self.log()));
@@ -834,7 +865,7 @@ disabled_plugins = [
     pub fn mounts(&self) -> Vec<PathBuf> {
         let mut roots = vec![self.dir.clone()];
         roots.extend(self.socket_dir.clone());
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut found: Vec<PathBuf> = mountinfo
             .lines()
             .filter_map(|line| line.split(' ').nth(4))
@@ -860,7 +891,7 @@ disabled_plugins = [
     /// `disable_cgroup`, runc makes a container's cgroup by its id, below
     /// the cgroup the shim runs in, ours, in each hierarchy). Deepest first.
     pub fn cgroup_folders(&self) -> Vec<PathBuf> {
-        let ids = self.ids.lock().unwrap().clone();
+        let ids = self.ids();
         let root = PathBuf::from("/sys/fs/cgroup");
         let mut hierarchies = vec![root.clone()];
         if let Ok(entries) = fs::read_dir(&root) {
@@ -890,6 +921,11 @@ disabled_plugins = [
         found
     }
 
+    /// The ids of every sandbox and container made here.
+    fn ids(&self) -> BTreeSet<String> {
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Removes every pod over CRI, stops containerd, and cleans up what is
     /// left; see [`TearDown`]. A second call does nothing.
     pub fn tear_down(&mut self) -> TearDown {
@@ -898,7 +934,9 @@ disabled_plugins = [
             return report;
         }
         self.torn_down = true;
-        let alive = self.process.as_mut().is_some_and(|process| process.try_wait().unwrap().is_none());
+        // Nothing here may panic: during an unwind that would abort the test
+        // binary and leave everything running.
+        let alive = self.process.as_mut().is_some_and(|process| matches!(process.try_wait(), Ok(None)));
         if alive {
             // What the kubelet does for each pod it is done with.
             match self.cri.list_pod_sandboxes() {
@@ -918,9 +956,11 @@ disabled_plugins = [
             poll(secs(10.0), || self.shims().is_empty().then_some(()));
         }
         if let Some(mut process) = self.process.take() {
-            if process.try_wait().unwrap().is_none() {
-                signal(process.id(), libc::SIGTERM);
-                if poll(secs(10.0), || process.try_wait().unwrap()).is_none() {
+            if matches!(process.try_wait(), Ok(None)) {
+                if let Err(error) = signal(process.id(), libc::SIGTERM) {
+                    report.left.push(error);
+                }
+                if poll(secs(10.0), || process.try_wait().ok().flatten()).is_none() {
                     report.forced.push("containerd ignored SIGTERM for 10 s: SIGKILLed".into());
                     let _ = process.kill();
                 }
@@ -948,7 +988,9 @@ disabled_plugins = [
                 if killed.insert(pid) {
                     report.forced.push(format!("killed {pid}: {}", describe(pid)));
                 }
-                signal(pid, libc::SIGKILL);
+                if let Err(error) = signal(pid, libc::SIGKILL) {
+                    report.left.push(error);
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
             None
@@ -971,9 +1013,9 @@ disabled_plugins = [
         // The pod-level parents are the kubelet's to remove; container
         // cgroups left over are runc's, which a killed shim never called.
         // A cgroup is removable once its last process has been reaped.
-        let ids = self.ids.lock().unwrap().clone();
+        let ids = self.ids();
         for folder in self.cgroup_folders() {
-            let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+            let name = folder.file_name().unwrap_or_default().to_string_lossy().into_owned();
             let removed = poll(secs(5.0), || fs::remove_dir(&folder).is_ok().then_some(()));
             if removed.is_none() {
                 continue; // reported as left below
@@ -1010,7 +1052,12 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         let log = self.log();
         let report = self.tear_down();
-        if !report.is_clean() && !std::thread::panicking() {
+        if report.is_clean() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("teardown after a failure: {report:#?}");
+        } else {
             panic!("teardown not clean: {report:#?}\ncontainerd's log:\n{log}");
         }
     }
@@ -1077,10 +1124,8 @@ fn wait_until_exec_done(pid: u32) {
 
 /// Every PID in /proc.
 fn processes() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    let entries = fs::read_dir("/proc").into_iter().flatten();
+    entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 /// The children (zombies included) of every thread of `pid`.
@@ -1106,12 +1151,17 @@ fn describe(pid: u32) -> String {
     String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string()
 }
 
-/// Sends `signal` to `pid`; a process that is already gone (ESRCH) is fine.
-fn signal(pid: u32, signal: i32) {
+/// Sends `signal` to `pid`; a process that is already gone (ESRCH) is fine:
+/// it may exit on its own at any moment.
+fn signal(pid: u32, signal: i32) -> Result<(), String> {
     // SAFETY: kill(2) has no memory effects.
-    if unsafe { libc::kill(pid as i32, signal) } != 0 {
-        let error = std::io::Error::last_os_error();
-        assert_eq!(error.raw_os_error(), Some(libc::ESRCH), "kill({pid}, {signal}): {error}");
+    if unsafe { libc::kill(pid as i32, signal) } == 0 {
+        return Ok(());
+    }
+    let error = std::io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(format!("kill({pid}, {signal}): {error}")),
     }
 }
 
