@@ -310,6 +310,12 @@ the AWS Load Balancer Controller and the ALB's propagation);
 running is killed with the container: its exec ends with 137.
 - \"Failing\" is when the first and the last failed request were due, in seconds after the deletion; \
 \"Deregistered\" and \"App stopped\" are when the deregistration took effect and `StopContainer` returned.
+- **Reading the figures.** Requests fail from the moment the old app stops to the moment its \
+deregistration takes effect, whichever way round: none when the sleep outlasts D. In that window the \
+load balancer still sends every other request (round robin over the two targets) to the old one, so \
+about rate × (D − app stopped) / 2 fail per rollout: 75 at 50 requests a second with no hook and D = 3 s. \
+They are haproxy's 503 (connection refused, no retry); a rare 502 is a request the app took and then \
+died with (closed without an answer), which an ALB answers with 502 too.
 
 ## Parameters, and the settings they stand for
 
