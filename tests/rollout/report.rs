@@ -313,7 +313,7 @@ running is killed with the container: its exec ends with 137.
 - **Reading the figures.** Requests fail from the moment the old app stops to the moment its \
 deregistration takes effect, whichever way round: none when the sleep outlasts D. In that window the \
 load balancer still sends every other request (round robin over the two targets) to the old one, so \
-about rate × (D − app stopped) / 2 fail per rollout: 75 at 50 requests a second with no hook and D = 3 s. \
+about rate × (D − app stopped) / 2 fail per rollout: {example:.0} at {rate} requests a second with no hook and D = {lag}. \
 They are haproxy's 503 (connection refused, no retry); a rare 502 is a request the app took and then \
 died with (closed without an answer), which an ALB answers with 502 too.
 
@@ -346,6 +346,7 @@ Versions: {haproxy}; {containerd}; {go}.
         trap = seconds(settings.trap_grace),
         rate = settings.rate,
         rollouts = settings.rollouts,
+        example = settings.rate * settings.lag / 2.0,
         haproxy = crate::lb::LoadBalancer::version(),
         containerd = command_line("containerd", &["--version"]),
         go = command_line("/usr/bin/go", &["version"]),
