@@ -36,6 +36,8 @@ import tomllib
 import traceback
 from pathlib import Path
 
+import elf  # scripts/elf.py, beside this file
+
 REPO = Path(__file__).resolve().parent.parent
 # What scripts/build strips into dist/sleep-linux-amd64.
 UNSTRIPPED_BUILD = REPO / "target/x86_64-unknown-none/release/sleep"
@@ -246,21 +248,9 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def is_dynamic_elf(path: Path) -> bool:
-    """True if the ELF has a PT_INTERP program header (needs ld.so and shared libs).
-    Read from the program headers: our binary has no section headers for tools to use."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] not in (1, 2):
-        raise ValueError(f"{path}: not an ELF file")
-    endian = "<" if data[5] == 1 else ">"
-    if data[4] == 1:   # ELF32
-        phoff, = struct.unpack_from(endian + "I", data, 0x1C)
-        phentsize, phnum = struct.unpack_from(endian + "HH", data, 0x2A)
-    else:              # ELF64
-        phoff, = struct.unpack_from(endian + "Q", data, 0x20)
-        phentsize, phnum = struct.unpack_from(endian + "HH", data, 0x36)
-    PT_INTERP = 3
-    return any(struct.unpack_from(endian + "I", data, phoff + i * phentsize)[0] == PT_INTERP
-               for i in range(phnum))
+    """True if the ELF needs ld.so and shared libs (scripts/elf.py reads the program
+    headers: our binary has no section headers for tools to use)."""
+    return elf.has_interpreter(path.read_bytes(), str(path))
 
 
 def shared_libraries(path: Path) -> list[Path]:
@@ -281,10 +271,7 @@ def shared_libraries(path: Path) -> list[Path]:
 
 def rust_objcopy() -> Path:
     """The toolchain's llvm-objcopy, the one scripts/build strips with."""
-    sysroot = run_text(["rustc", "--print", "sysroot"])
-    host = next(line.split(": ", 1)[1] for line in run_text(["rustc", "-vV"]).splitlines()
-                if line.startswith("host: "))
-    return Path(sysroot, "lib/rustlib", host, "bin/llvm-objcopy")
+    return Path(run_text([str(REPO / "scripts/llvm-tool"), "llvm-objcopy"]))
 
 
 def release_profile_config() -> list[str]:

@@ -37,6 +37,21 @@ pub const VERSION: &[u8] = concat!("sleep ", env!("CARGO_PKG_VERSION"), "\n").as
 
 pub const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
 
+/// What the binary says when the kernel refuses its sleep, for a pointer
+/// width of `bits`: on 64-bit arches it cannot; on 32-bit ones a kernel older
+/// than 5.1 has no 64-bit-time sleep (ENOSYS). (Here, not in the binary, so
+/// that the tests expect the very bytes it writes.)
+pub const fn sleep_failed(bits: u32) -> &'static [u8] {
+    if bits == 64 {
+        b"sleep: clock_nanosleep failed\n"
+    } else {
+        b"sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
+    }
+}
+
+/// [`sleep_failed`] for the arch built for.
+pub const SLEEP_FAILED: &[u8] = sleep_failed(usize::BITS);
+
 /// Reads the arguments (without `argv[0]`) and decides; writes help,
 /// version or diagnostics to `console` on the way.
 pub fn plan<'a, Args>(args: Args, console: &mut impl Console) -> Action
@@ -131,9 +146,9 @@ fn report(console: &mut impl Console, prefix: &[u8], arg: &[u8]) {
 }
 
 /// Whether `short` is the start of `long` (`--h` abbreviates `--help`).
-/// A loop rather than `starts_with`, which calls `memcmp`: with it the link
-/// fails on linker.ld's GOT/relocation assertion (docs/size.md, "Compiler
-/// routines and library calls").
+/// A loop rather than `starts_with`, which calls `memcmp` or `bcmp`: no
+/// arch's build links them, so the link fails or the symbol test does
+/// (docs/size.md, "Compiler routines and library calls").
 fn is_prefix(short: &[u8], long: &[u8]) -> bool {
     let mut long = long.iter();
     short.iter().all(|byte| long.next() == Some(byte))

@@ -79,7 +79,7 @@ unsafe extern "C" fn entry(stack: *const usize) -> ! {
             if sys::sleep_until(sys::monotonic_now().after(nanos)) {
                 sys::exit(0)
             }
-            sys::Stdio.err(sys::SLEEP_FAILED);
+            sys::Stdio.err(cli::SLEEP_FAILED);
             sys::exit(1)
         }
     }

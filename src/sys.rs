@@ -97,13 +97,6 @@ pub fn sleep_until(deadline: Timespec) -> bool {
     }
 }
 
-/// What to say when [`sleep_until`] fails: on 64-bit arches it cannot; on
-/// 32-bit ones a kernel older than 5.1 has no 64-bit-time sleep (ENOSYS).
-#[cfg(target_pointer_width = "64")]
-pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep failed\n";
-#[cfg(target_pointer_width = "32")]
-pub const SLEEP_FAILED: &[u8] = b"sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n";
-
 /// Whether this process is the init of its PID namespace (a container's
 /// main process, or `unshare --pid --fork`'s child).
 pub fn is_pid_1() -> bool {

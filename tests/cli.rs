@@ -23,7 +23,7 @@ const SLACK: Duration = Duration::from_secs(3);
 
 /// Asserts the binary exits 0 with no output after at least `at_least`.
 fn assert_sleeps(bin: &Binary, args: &[&str], at_least: Duration) {
-    let (elapsed, _) = timed(|| bin.cmd(args).assert().success().stdout("").stderr(""));
+    let (elapsed, _) = timed(|| bin.assert_cmd(args).assert().success().stdout("").stderr(""));
     assert!(elapsed >= at_least, "{args:?} on {}: slept {elapsed:?} < {at_least:?}", bin.arch);
     assert!(elapsed < at_least + SLACK, "{args:?} on {}: slept {elapsed:?}, far past {at_least:?}", bin.arch);
 }
@@ -36,7 +36,7 @@ const LONG: &str = "1000";
 /// `stderr`, and without sleeping: well within the time a start-up takes
 /// under qemu, and far from the [`LONG`] operands it is given.
 fn assert_rejects(bin: &Binary, args: &[&str], stderr: &str) {
-    let (elapsed, _) = timed(|| bin.cmd(args).assert().code(1).stdout("").stderr(stderr.to_string()));
+    let (elapsed, _) = timed(|| bin.assert_cmd(args).assert().code(1).stdout("").stderr(stderr.to_string()));
     assert!(elapsed < SLACK, "{args:?} on {}: took {elapsed:?}, so it slept", bin.arch);
 }
 
@@ -46,7 +46,7 @@ fn invalid(operand: &str) -> String {
 
 /// Starts the binary, checks it is still running after `alive_for`.
 fn spawn_running(bin: &Binary, args: &[&str], alive_for: Duration) -> Child {
-    let mut child = bin.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = bin.std_command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     sleep(alive_for);
     assert!(child.try_wait().unwrap().is_none(), "{args:?} on {} ended early", bin.arch);
     child
@@ -80,7 +80,7 @@ fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
 }
 
 fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) {
-    let mut child = bin.command(["30"]).spawn().unwrap();
+    let mut child = bin.std_command(["30"]).spawn().unwrap();
     let (clock, flags) = wait_until_sleeping(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -92,7 +92,7 @@ fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) 
 /// the binary asks for 1 ns before it sleeps (`scripts/bench` measured the
 /// gain). Under qemu the guest's prctl reaches the host thread that sleeps.
 fn when_sleeping_then_its_timer_slack_is_1_ns(bin: &Binary) {
-    let mut child = bin.command(["30"]).spawn().unwrap();
+    let mut child = bin.std_command(["30"]).spawn().unwrap();
     wait_until_sleeping(child.id());
     let slack = std::fs::read_to_string(format!("/proc/{}/timerslack_ns", child.id()));
     child.kill().unwrap();
@@ -102,7 +102,7 @@ fn when_sleeping_then_its_timer_slack_is_1_ns(bin: &Binary) {
 
 fn when_stopped_and_continued_then_the_deadline_does_not_move(bin: &Binary) {
     let start = Instant::now();
-    let mut child = bin.command(["1"]).spawn().unwrap();
+    let mut child = bin.std_command(["1"]).spawn().unwrap();
     wait_until_sleeping(child.id());
     let asleep_at = start.elapsed();
     send(&child, libc::SIGSTOP);
@@ -148,6 +148,35 @@ fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
     }
 }
 
+/// What the signal tests rely on: however the test's own parent left the
+/// dispositions and the mask (simulated here in the child, before the reset),
+/// the child starts with every signal at its default and none blocked.
+#[test]
+fn with_default_signals_undoes_what_the_parent_ignored_or_blocked() {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("grep");
+    command.args(["-E", "^Sig(Ign|Blk):", "/proc/self/status"]).stdout(Stdio::piped());
+    // SAFETY: signal and sigprocmask are async-signal-safe; the set is the
+    // closure's own.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let output = sleep_tests::with_default_signals(&mut command).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}
+
 /// A kernel without the sleep call it needs (a 32-bit one before Linux 5.1
 /// has no clock_nanosleep_time64) must give a clear error, not a wrong
 /// sleep. Simulated with a seccomp filter that answers ENOSYS for the host's
@@ -168,17 +197,13 @@ fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
     )
     .unwrap();
     let program: BpfProgram = filter.try_into().unwrap();
-    let mut command = bin.command(["5"]);
+    let mut command = bin.std_command(["5"]);
     // SAFETY: the closure only makes the prctl/seccomp syscalls, which are
     // async-signal-safe, on data prepared before the fork.
     unsafe {
         command.pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
     }
-    let expected = if bin.arch.bits == 32 {
-        "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
-    } else {
-        "sleep: clock_nanosleep failed\n"
-    };
+    let expected = sleep::cli::sleep_failed(bin.arch.bits);
     let (elapsed, _) = timed(|| command.assert().code(1).stdout("").stderr(expected));
     assert!(elapsed < secs(4.0), "on {}: took {elapsed:?}", bin.arch);
 }
@@ -188,10 +213,10 @@ fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
 fn when_help_then_usage_on_stdout(bin: &Binary) {
     let help = std::str::from_utf8(sleep::cli::HELP).unwrap();
     for option in ["--help", "--h", "--he"] {
-        bin.cmd([option]).assert().success().stdout(help).stderr("");
+        bin.assert_cmd([option]).assert().success().stdout(help).stderr("");
     }
     // Options win wherever they stand, as with getopt.
-    bin.cmd(["x", "--help", "1"]).assert().success().stdout(help);
+    bin.assert_cmd(["x", "--help", "1"]).assert().success().stdout(help);
     for needed in ["NUMBER[SUFFIX]", "0x", "exponent", "inf[inity]", "s, m, h, d"] {
         assert!(help.contains(needed), "help lacks {needed:?}");
     }
@@ -199,13 +224,13 @@ fn when_help_then_usage_on_stdout(bin: &Binary) {
 
 fn when_version_then_version_on_stdout(bin: &Binary) {
     let expected = std::str::from_utf8(sleep::cli::VERSION).unwrap();
-    bin.cmd(["--version"]).assert().success().stdout(expected).stderr("");
-    bin.cmd(["--v"]).assert().success().stdout(expected);
+    bin.assert_cmd(["--version"]).assert().success().stdout(expected).stderr("");
+    bin.assert_cmd(["--v"]).assert().success().stdout(expected);
 }
 
 fn when_help_cannot_be_written_then_it_fails(bin: &Binary) {
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let mut command = bin.command(["--help"]);
+    let mut command = bin.std_command(["--help"]);
     command.stdout(full);
     command.assert().code(1).stderr("sleep: write error\n");
 }
@@ -243,7 +268,7 @@ fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
 fn when_an_operand_has_control_bytes_then_they_are_escaped(bin: &Binary) {
     use std::os::unix::ffi::OsStrExt;
     let operand = std::ffi::OsStr::from_bytes(b"1\t\x1b[2J\xff\\\x7f'\n");
-    bin.cmd([operand])
+    bin.assert_cmd([operand])
         .assert()
         .code(1)
         .stdout("")
@@ -265,7 +290,7 @@ fn when_an_operand_is_128_kib_then_it_is_read_exactly(bin: &Binary) {
     assert_sleeps(bin, &[&padded], secs(0.3));
     // An invalid one is echoed whole.
     let bad = format!("{}x", "1".repeat(MAX_OPERAND - 1));
-    bin.cmd([&bad]).assert().code(1).stdout("").stderr(format!("{}{TRY}", invalid(&bad)));
+    bin.assert_cmd([&bad]).assert().code(1).stdout("").stderr(format!("{}{TRY}", invalid(&bad)));
 }
 
 fn when_100000_operands_then_all_are_summed(bin: &Binary) {

@@ -4,7 +4,7 @@
 //!
 //! - Our image is the pod sandbox, in place of `pause`: `/sleep infinity`,
 //!   PID 1 of the pod's PID namespace, uid 65532, the bytes of
-//!   `dist/sleep-linux-amd64`.
+//!   `dist/sleep-linux-<host arch>`.
 //! - An app image built as `examples/Dockerfile.app` builds one (`COPY
 //!   --from=` our image) runs under a restricted security context.
 //! - The kubelet's preStop hook is `ExecSync` with timeout 0; when the grace
@@ -27,7 +27,7 @@ use std::{
 use sleep_tests::{
     catches,
     cri_harness::{Containerd, Cri, Options, Pod, PodOptions, TaskExits, children, is_running, restricted},
-    poll, repo, secs, wait_until_sleeping, which,
+    host_arch, poll, repo, secs, wait_until_sleeping, which,
 };
 
 /// What runc says when a hook names a program the container's PATH lacks
@@ -35,8 +35,9 @@ use sleep_tests::{
 const NOT_IN_PATH: &str = r#"exec: "sleep": executable file not found in $PATH"#;
 const USER: &str = "65532";
 
+/// The binary CRI runs from the image here: the host arch's.
 fn dist_binary() -> PathBuf {
-    repo().join("dist/sleep-linux-amd64")
+    repo().join("dist").join(format!("sleep-linux-{}", host_arch()))
 }
 
 /// What the binary writes to stderr for `args`, from the library's own
@@ -121,7 +122,8 @@ fn check_sandbox(pod: &Pod) {
     let exe = fs::read(format!("/proc/{}/exe", pod.pid)).unwrap();
     assert!(
         exe == fs::read(dist_binary()).unwrap(),
-        "the sandbox's /proc/PID/exe is not dist/sleep-linux-amd64"
+        "the sandbox's /proc/PID/exe is not {}",
+        dist_binary().display()
     );
     // Our handlers are in before the sleep: the kernel would drop a
     // SIGTERM to a namespace's init without one.
@@ -188,6 +190,9 @@ fn pods_the_kubelet_way(name: &str, options: Options) {
     assert_eq!(status_field(app.pid, "NoNewPrivs"), "1");
     assert_eq!(status_field(app.pid, "Seccomp"), "2", "RuntimeDefault is a seccomp filter");
     assert!(root_is_read_only(app.pid), "the app's root is writable");
+    // Its own PID namespace (no shareProcessNamespace): the app is its PID 1.
+    assert_ne!(pid_namespace(app.pid), pid_namespace(pod.pid));
+    assert_eq!(innermost_pid(app.pid), "1");
     assert!(poll(secs(10.0), || catches(app.pid, libc::SIGTERM).then_some(())).is_some());
 
     // The kubelet's preStop: ExecSync with timeout 0.
@@ -359,6 +364,11 @@ fn teardown_cleans_up_after_a_killed_containerd() {
         let line = format!("unmounted {}", point.display());
         assert!(report.forced.contains(&line), "{line}: {report:#?}");
     }
+    // The shims' sockets, under /run/containerd/s, which a killed shim leaves.
+    let sockets: Vec<&str> =
+        report.forced.iter().filter_map(|line| line.strip_prefix("removed shim socket ")).collect();
+    assert!(!sockets.is_empty(), "no shim socket removed: {report:#?}");
+    assert!(sockets.iter().all(|socket| !std::path::Path::new(socket).exists()), "{sockets:?}");
     assert!(
         containerd.mounts().is_empty()
             && containerd.shims().is_empty()

@@ -4,15 +4,15 @@
 //! # Use
 //!
 //! ```no_run
-//! use sleep_tests::cri_harness::{Containerd, Options, PodOptions, api};
+//! use sleep_tests::cri_harness::{Containerd, Options, PodOptions, restricted};
 //!
-//! let containerd = Containerd::start("example", Options::default());
+//! let mut containerd = Containerd::start("example", Options::default());
 //! let cri = containerd.cri(); // Clone + Send: one per thread is fine
 //! assert_eq!(cri.conditions()["NetworkReady"], false);
 //! let pod = containerd.run_pod("web", PodOptions { share_process_namespace: true });
 //! let image = containerd.build_app_image("localhost/app:test", "/path/to/app".as_ref());
 //! let mut config = containerd.container_config("app", &image, &["/app"]);
-//! config.linux.get_or_insert_default().security_context = Some(sleep_tests::cri_harness::restricted());
+//! config.linux.get_or_insert_default().security_context = Some(restricted());
 //! let app = containerd.start_container(&pod, config);
 //! let hook = cri.exec_sync(&app.id, &["/sleep", "1"], 0).unwrap();
 //! assert_eq!(hook.exit_code, 0);
@@ -34,7 +34,8 @@
 //!   infinity`, in place of `pause`.
 //! - Cgroups: on a cgroup v2 host (GitHub's privileged CI job container),
 //!   writing the sandbox's `cpu.weight` can fail, so there the CRI plugin runs
-//!   with `disable_cgroup = true` (no cgroup path, no resources in the specs).
+//!   with `disable_cgroup = true` (no cgroup path, no resources in the specs:
+//!   runc then makes each container's cgroup by its id, below its own).
 //!   [`Options::disable_cgroup`] forces either mode. Otherwise each pod's
 //!   cgroup parent is `/<cgroup_root>/<pod name>` in every hierarchy, which
 //!   teardown removes (the kubelet's job).

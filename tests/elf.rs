@@ -56,17 +56,135 @@ fn is_a_static_executable_with_one_rx_segment(bin: &Binary) {
     assert_eq!(elf.header.e_shnum, 0, "{}: section headers left in", bin.arch);
 }
 
-/// The toolchain's own disassembler (rustup component llvm-tools).
+/// The binary before `--strip-sections`, as scripts/build left it:
+/// `target/<rust target>/release/sleep` (or under `CARGO_TARGET_DIR`), checked
+/// to be the one `bin` was made from.
+fn unstripped(bin: &Binary) -> Vec<u8> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), Into::into);
+    let path = repo().join(target).join(bin.arch.rust_target).join("release/sleep");
+    let full = std::fs::read(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}: build it with scripts/build", path.display()));
+    let stripped = std::fs::read(&bin.path).unwrap();
+    // The stripped file is the unstripped one's loaded part: the same bytes
+    // after the ELF header (whose section-header fields differ).
+    let header = Elf::parse(&stripped).unwrap().header.e_ehsize as usize;
+    assert!(
+        full.get(header..stripped.len()) == Some(&stripped[header..]),
+        "{} was not made from {}: run scripts/build",
+        bin.path.display(),
+        path.display()
+    );
+    full
+}
+
+/// The names in a symbol table that are neither `_start` nor the crate's own
+/// functions and data: code linked in from elsewhere (compiler-builtins'
+/// `memcpy`, `memcmp`, `strlen`, `__udivdi3`, `__aeabi_uldivmod`, ...), or a
+/// reference to it. `symbols` are (name, type, defined) triples.
+fn foreign_symbols<'a>(symbols: impl IntoIterator<Item = (&'a str, u8, bool)>) -> Vec<String> {
+    use goblin::elf::sym::{STT_FILE, STT_SECTION};
+    symbols
+        .into_iter()
+        .filter(|&(name, kind, defined)| {
+            // Not code: the object's file name and sections, the assembler's
+            // local labels (`.Lanon.*`, riscv64's `.Lpcrel_hi*`), the ARM and
+            // RISC-V mapping symbols that mark code and data (`$x`, `$t`, `$d`).
+            let marker = kind == STT_FILE
+                || kind == STT_SECTION
+                || name.is_empty()
+                || name.starts_with(".L")
+                || name.split('.').next().is_some_and(|head| ["$a", "$d", "$t", "$x"].contains(&head));
+            // ARM EHABI code names the unwinding personality routine its
+            // unwind tables (.ARM.exidx) need; linker.ld discards the tables, so
+            // the name stays behind, undefined: no code, and nothing refers to it.
+            let ehabi_marker = name == "__aeabi_unwind_cpp_pr0" && !defined;
+            let own = name == "_start" && defined || {
+                let path = format!("{:#}", rustc_demangle::demangle(name));
+                defined && (path.starts_with("sleep::") || path.starts_with("<sleep::"))
+            };
+            !(marker || ehabi_marker || own)
+        })
+        .map(|(name, ..)| format!("{:#}", rustc_demangle::demangle(name)))
+        .collect()
+}
+
+/// Nothing but `_start` and the crate's own code is linked in: a call that
+/// LLVM turned into `memcpy` or `strlen`, a slice comparison that became
+/// `memcmp`, a 64-bit division on a 32-bit arch, each links a routine of
+/// compiler-builtins (and, compiled as position-independent code, often a
+/// GOT, which linker.ld's assertion refuses). The entry point is `_start`.
+fn links_nothing_but_its_own_code(bin: &Binary) {
+    let bytes = unstripped(bin);
+    let elf = Elf::parse(&bytes).unwrap();
+    assert!(elf.syms.len() > 1, "{}: the unstripped binary has no symbol table", bin.arch);
+    let symbols: Vec<(&str, u8, bool)> = elf
+        .syms
+        .iter()
+        .map(|sym| (elf.strtab.get_at(sym.st_name).unwrap_or(""), sym.st_type(), sym.st_shndx != 0))
+        .collect();
+    let foreign = foreign_symbols(symbols.iter().copied());
+    assert!(
+        foreign.is_empty(),
+        "{}: symbols from outside the crate: {foreign:?}. A copy or comparison of slices (`starts_with`, \
+         `==`) links memcmp/memcpy, a byte-counting loop strlen, a u64 division on 32-bit arches a \
+         compiler routine (see src/divide.rs): write it as a loop, or look at what changed in the code",
+        bin.arch
+    );
+    let start = elf.syms.iter().find(|sym| elf.strtab.get_at(sym.st_name) == Some("_start"));
+    assert_eq!(start.map(|sym| sym.st_value), Some(elf.entry), "{}: the entry point is not _start", bin.arch);
+}
+
+/// The check above can fail: it names what the compiler-builtins routines
+/// and a foreign crate's function are called, and lets the crate's own,
+/// `_start` and the linker's markers pass.
+#[test]
+fn foreign_symbols_are_named_and_the_crates_own_pass() {
+    use goblin::elf::sym::{STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, STT_SECTION};
+    let symbols = [
+        ("sleep.7695a2541855f2ef-cgu.0", STT_FILE, true),
+        (".text", STT_SECTION, true),
+        ("$x", STT_NOTYPE, true),
+        ("$d.12", STT_NOTYPE, true),
+        (".Lanon.eaff49c7c1cce45e0a5b911777fe7d5d.0", STT_OBJECT, true),
+        (".L0 ", STT_NOTYPE, true),
+        ("_start", STT_FUNC, true),
+        ("_ZN5sleep5entry17ha9cdcfd457f2d39cE", STT_FUNC, true),
+        (
+            "_ZN57_$LT$sleep..sys..Stdio$u20$as$u20$sleep..cli..Console$GT$3err17he3c3ba5aa936debbE",
+            STT_FUNC,
+            true,
+        ),
+        ("__aeabi_unwind_cpp_pr0", STT_NOTYPE, false),
+        ("memcmp", STT_FUNC, true),
+        ("memcpy", STT_NOTYPE, false),
+        ("strlen", STT_FUNC, true),
+        ("__udivdi3", STT_FUNC, true),
+        ("__aeabi_uldivmod", STT_FUNC, true),
+        ("__aeabi_unwind_cpp_pr0", STT_FUNC, true),
+        ("_ZN4core5slice5index24slice_end_index_len_fail17h0123456789abcdefE", STT_FUNC, true),
+        ("_ZN5sleep3cli6report17h3bbf6813f9ba6c7eE", STT_FUNC, false),
+    ];
+    assert_eq!(
+        foreign_symbols(symbols),
+        [
+            "memcmp",
+            "memcpy",
+            "strlen",
+            "__udivdi3",
+            "__aeabi_uldivmod",
+            "__aeabi_unwind_cpp_pr0",
+            "core::slice::index::slice_end_index_len_fail",
+            "sleep::cli::report",
+        ]
+    );
+}
+
+/// The toolchain's own disassembler (rustup component llvm-tools), found by
+/// scripts/llvm-tool.
 fn llvm_objdump() -> std::path::PathBuf {
-    let rustc = |arg: &str| {
-        let output = std::process::Command::new("rustc").arg(arg).current_dir(repo()).output().unwrap();
-        String::from_utf8(output.stdout).unwrap()
-    };
-    let sysroot = rustc("--print=sysroot");
-    let host = rustc("-vV").lines().find_map(|line| line.strip_prefix("host: ")).unwrap().to_string();
-    let path = std::path::Path::new(sysroot.trim()).join("lib/rustlib").join(host).join("bin/llvm-objdump");
-    assert!(path.is_file(), "{} missing: run scripts/setup (llvm-tools)", path.display());
-    path
+    let output = Command::new(repo().join("scripts/llvm-tool")).arg("llvm-objdump").output().unwrap();
+    assert!(output.status.success(), "scripts/llvm-tool: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim_end().into()
 }
 
 /// The instructions of a binary, one mnemonic with its operands per line.
@@ -109,6 +227,13 @@ fn x86_32_uses_no_sse_or_cmov() {
     assert!(newer.is_empty(), "instructions a Pentium lacks: {newer:?}");
 }
 
+/// .cargo/config.toml, parsed.
+fn cargo_config() -> toml::Table {
+    let path = repo().join(".cargo/config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.parse().unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
 /// What cannot read arches.txt agrees with it: scripts/arches' reading (the
 /// build, the Dockerfile), .cargo/config.toml's per-target sections, and the
 /// `_start` each arch needs.
@@ -130,10 +255,8 @@ fn everything_per_arch_follows_arches_txt() {
         "scripts/arches"
     );
 
-    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
-    let sections: Vec<&str> =
-        config.lines().filter_map(|line| line.strip_prefix("[target.")?.strip_suffix(']')).collect();
-    let main = std::fs::read_to_string(repo().join("src/main.rs")).unwrap();
+    let config = cargo_config();
+    let sections: Vec<&str> = config["target"].as_table().unwrap().keys().map(String::as_str).collect();
     for arch in arches() {
         assert_eq!(shell(&format!("rust_target {}", arch.name)).trim(), arch.rust_target, "scripts/arches");
         assert!(
@@ -141,15 +264,14 @@ fn everything_per_arch_follows_arches_txt() {
             "{arch}: .cargo/config.toml has no [target.{}] (its code generation flags)",
             arch.rust_target
         );
+        // That src/main.rs picks it shows in the build (which fails without
+        // an `arch` module) and in the binary's entry point, `_start`
+        // (links_nothing_but_its_own_code).
         let start = format!("arch/{}.rs", arch.target_arch);
         assert!(repo().join("src").join(&start).is_file(), "{arch}: src/{start} (its _start) is missing");
-        assert!(
-            main.contains(&format!("target_arch = \"{}\", path = \"{start}\"", arch.target_arch)),
-            "{arch}: src/main.rs does not pick src/{start}"
-        );
     }
     // A `cfg(...)` section holds flags shared by several targets, not one arch's.
-    for section in sections.into_iter().filter(|section| !section.starts_with("'cfg(")) {
+    for section in sections.into_iter().filter(|section| !section.starts_with("cfg(")) {
         assert!(
             arches().iter().any(|arch| arch.rust_target == section),
             ".cargo/config.toml: [target.{section}] is no arch's target in arches.txt"
@@ -163,10 +285,16 @@ fn everything_per_arch_follows_arches_txt() {
 /// tests build the library, must not.
 #[test]
 fn every_arch_and_not_the_host_gets_the_shared_release_flags() {
-    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
-    let shared: Vec<&str> = config
-        .split("\n[")
-        .filter(|section| section.starts_with("target.'cfg(") && section.contains("-inline-threshold"))
+    let config = cargo_config();
+    let sets_the_inline_threshold = |flags: &toml::Value| {
+        flags.as_array().unwrap().iter().any(|flag| flag.as_str().unwrap().contains("-inline-threshold"))
+    };
+    let shared: Vec<&String> = config["target"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .filter(|(key, section)| key.starts_with("cfg(") && sets_the_inline_threshold(&section["rustflags"]))
+        .map(|(key, _)| key)
         .collect();
     assert_eq!(shared.len(), 1, ".cargo/config.toml: one cfg section sets the shared flags");
     let predicate = shared[0].split_once("any(").unwrap().1.split_once(')').unwrap().0;
@@ -193,4 +321,8 @@ fn every_arch_and_not_the_host_gets_the_shared_release_flags() {
     assert!(!matches(&cfg_of(None)), "the host matches the release-only flags' section {wanted:?}");
 }
 
-per_arch!(is_within_the_design_card_limit, is_a_static_executable_with_one_rx_segment);
+per_arch!(
+    is_within_the_design_card_limit,
+    is_a_static_executable_with_one_rx_segment,
+    links_nothing_but_its_own_code
+);

@@ -198,11 +198,7 @@ fn expected_total(operands: &[String]) -> u64 {
 // ---- the checks ----------------------------------------------------------------
 
 fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
-    let refused = if bin.arch.bits == 32 {
-        "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n"
-    } else {
-        "sleep: clock_nanosleep failed\n"
-    };
+    let refused = String::from_utf8_lossy(sleep::cli::sleep_failed(bin.arch.bits));
     let cases = cases();
     let mut wrong = Vec::new();
     for operands in &cases {

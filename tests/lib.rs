@@ -109,8 +109,11 @@ impl Binary {
         Binary { arch, path, runner, runner_args }
     }
 
-    /// A command that runs this binary with `args`.
-    pub fn command<I, S>(&self, args: I) -> Command
+    /// A std command that runs this binary with `args`, with the default
+    /// signal dispositions ([`with_default_signals`]): for spawning it and
+    /// watching it run, or for handing its program and arguments to another
+    /// command (`unshare`).
+    pub fn std_command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -124,20 +127,63 @@ impl Binary {
             None => Command::new(&self.path),
         };
         command.args(args);
+        with_default_signals(&mut command);
         command
     }
 
-    /// A `assert_cmd` command for this binary with `args`.
-    pub fn cmd<I, S>(&self, args: I) -> assert_cmd::Command
+    /// The same as an `assert_cmd` command, for running it to the end and
+    /// asserting on its status and output; it fails after 60 s instead of
+    /// hanging.
+    pub fn assert_cmd<I, S>(&self, args: I) -> assert_cmd::Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut command = assert_cmd::Command::from_std(self.command(args));
+        let mut command = assert_cmd::Command::from_std(self.std_command(args));
         // Nothing here should take long; a hang fails instead of blocking CI.
         command.timeout(Duration::from_secs(60));
         command
     }
+}
+
+/// Makes `command`'s process start with every signal at its default action
+/// and none blocked, whatever the test's own parent left: an ignored signal
+/// (`nohup` ignores SIGHUP) or a blocked one survives `exec`, and the tests
+/// of how the binary dies by a signal, or handles one as PID 1, rely on the
+/// defaults. Returns `command`.
+pub fn with_default_signals(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    /// The kernel's `struct sigaction` on the hosts the tests run on (x86_64,
+    /// aarch64). Through the raw syscall, as libc refuses to touch the two
+    /// real-time signals it keeps for itself, which can be inherited ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    // SAFETY: between fork and exec the closure makes only rt_sigaction and
+    // sigprocmask calls, which are async-signal-safe, on its own stack.
+    unsafe {
+        command.pre_exec(|| {
+            let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+            // 1 to 64, the kernel's signals; SIGKILL and SIGSTOP cannot change.
+            for signal in (1..=64).filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP) {
+                let action = &raw const default;
+                if libc::syscall(libc::SYS_rt_sigaction, signal, action, std::ptr::null::<u8>(), 8) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    command
 }
 
 /// `s` seconds.

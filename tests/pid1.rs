@@ -15,7 +15,7 @@ use std::{
 
 use sleep_tests::{
     Binary, catches, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_until_sleeping,
-    wait_with_deadline, which,
+    wait_with_deadline, which, with_default_signals,
 };
 
 /// A PID namespace whose init runs `program args`; killed when dropped.
@@ -30,7 +30,9 @@ impl Namespace {
     fn start(program: &[&std::ffi::OsStr]) -> Namespace {
         let unshare = which("unshare").expect("util-linux unshare not found: run scripts/setup");
         let started = Instant::now();
-        let unshare = Command::new(unshare)
+        // The init inherits unshare's dispositions and mask: the defaults,
+        // so its own handlers, not the test's parent, decide.
+        let unshare = with_default_signals(&mut Command::new(unshare))
             .args(["--pid", "--fork", "--kill-child"])
             .args(program)
             .stdin(Stdio::null())
@@ -43,7 +45,7 @@ impl Namespace {
     }
 
     fn for_binary(bin: &Binary, args: &[&str]) -> Namespace {
-        let command = bin.command(args);
+        let command = bin.std_command(args);
         let mut program = vec![command.get_program()];
         program.extend(command.get_args());
         Namespace::start(&program)
@@ -152,7 +154,7 @@ fn when_orphans_exit_during_a_timed_sleep_then_the_deadline_holds(bin: &Binary) 
 fn when_exec_d_with_zombie_children_then_they_are_reaped(bin: &Binary) {
     // PID 1 starts a child that exits at once and, without reaping it (a
     // shell would), becomes us: we inherit a zombie.
-    let command = bin.command(["infinity"]);
+    let command = bin.std_command(["infinity"]);
     let mut program: Vec<String> = vec![command.get_program().to_string_lossy().into()];
     program.extend(command.get_args().map(|arg| arg.to_string_lossy().into_owned()));
     // It waits for a go-ahead file before the exec, so the zombie is seen

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, TRY, catches, host_arch, poll, wait_with_deadline, which};
+use sleep_tests::{Binary, TRY, catches, host_arch, poll, wait_with_deadline, which, with_default_signals};
 
 /// A one-container OCI bundle in a temporary folder, with its own runc state.
 struct Container {
@@ -51,8 +51,10 @@ impl Container {
         Container { dir, id, runc, run: None }
     }
 
+    /// runc, with the default signal dispositions for what it starts.
     fn runc(&self) -> Command {
         let mut command = Command::new(&self.runc);
+        with_default_signals(&mut command);
         command.arg("--root").arg(self.dir.join("state"));
         command
     }

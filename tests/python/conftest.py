@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,21 @@ def runtime_state_dir(name: str) -> Path:
     """A fresh, empty folder for one runtime's state, under target/runtime."""
     RUNTIME_STATE.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=RUNTIME_STATE))
+
+
+def default_signals():
+    """For subprocess's preexec_fn: the child starts with every signal at its
+    default action and none blocked, whatever the tests' own parent left
+    (nohup ignores SIGHUP). Ignored and blocked signals survive exec, and
+    through containerd and its shim reach the containers, whose PID 1 and
+    signal tests rely on the defaults."""
+    for number in signal.valid_signals():
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):   # the ones libc keeps for itself
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def all_arches() -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, private_buildah
+from conftest import REPO, cargo_package, default_signals, private_buildah
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 VERSION = cargo_package()["version"]
@@ -77,6 +77,8 @@ disabled_plugins = [
         self.process = subprocess.Popen(
             ["containerd", "--config", str(directory / "config.toml")],
             stdout=self.log, stderr=subprocess.STDOUT,
+            # The shims and containers it starts inherit its dispositions.
+            preexec_fn=default_signals,
         )
         try:
             deadline = time.monotonic() + 20
@@ -240,8 +242,8 @@ def containerd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def imported(containerd):
-    """The archive, every platform, named by its ref (the version)."""
-    result = containerd.ctr("images", "import", "--all-platforms", "--base-name", "localhost/sleep", str(ARCHIVE))
+    """The archive, every platform, by the name it carries (no --base-name)."""
+    result = containerd.ctr("images", "import", "--all-platforms", str(ARCHIVE))
     assert IMAGE in result.stdout, result.stdout
     return IMAGE
 

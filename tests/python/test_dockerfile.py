@@ -219,7 +219,8 @@ class TestContext:
     NEEDED = [
         "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "build.rs", "linker.ld",
         ".cargo/config.toml", "arches.txt", "scripts/build", "scripts/arches", "scripts/docker-arch",
-        "src/main.rs", "src/lib.rs", "tests/Cargo.toml",
+        "scripts/without-neon-warning", "scripts/llvm-tool", "src/main.rs", "src/lib.rs",
+        "tests/Cargo.toml",
     ]
 
     def test_dockerignore_keeps_what_the_build_needs(self):

@@ -88,13 +88,41 @@ def image(archive, index, arch):
 
 
 class TestLayout:
-    def test_is_an_oci_layout_with_one_index_named_by_the_version(self, archive):
+    def test_is_an_oci_layout_with_one_index_named_localhost_sleep_version(self, archive):
         assert archive.json("oci-layout") == {"imageLayoutVersion": "1.0.0"}
         top = archive.json("index.json")
         (entry,) = top["manifests"]
         assert entry["mediaType"] == INDEX
-        # scripts/image's interface: oci-archive:dist/sleep-oci.tar:<version>.
-        assert entry["annotations"] == {f"{LABEL}ref.name": cargo_package()["version"]}
+        version = cargo_package()["version"]
+        # scripts/image's interface: the name podman/ctr/docker load it as,
+        # and the tag in oci-archive:dist/sleep-oci.tar:<version>.
+        assert entry["annotations"] == {
+            "io.containerd.image.name": f"localhost/sleep:{version}",
+            f"{LABEL}ref.name": version,
+        }
+
+    def test_docker_manifest_json_names_the_amd64_image(self, archive, index):
+        """Docker's classic store loads manifest.json: amd64's image, by the
+        blobs the OCI layout holds."""
+        (entry,) = archive.json("manifest.json")
+        assert set(entry) == {"Config", "RepoTags", "Layers"}
+        assert entry["RepoTags"] == [f"localhost/sleep:{cargo_package()['version']}"]
+        manifest, _, _ = image(archive, index, "amd64")
+        assert entry["Config"] == "blobs/" + manifest["config"]["digest"].replace(":", "/")
+        assert entry["Layers"] == ["blobs/" + layer["digest"].replace(":", "/") for layer in manifest["layers"]]
+
+    def test_tar_members_are_fixed_root_owned_at_the_commit_time(self):
+        commit_time = int(git("log", "-1", "--format=%ct", "HEAD"))
+        with tarfile.open(ARCHIVE) as tar:
+            members = tar.getmembers()
+        names = [m.name for m in members]
+        assert names[-3:] == ["index.json", "manifest.json", "oci-layout"]
+        assert names[:2] == ["blobs", "blobs/sha256"]
+        assert names[2:-3] == sorted(names[2:-3])
+        assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, commit_time)}, (
+            f"{ARCHIVE} was made from another commit: run scripts/image"
+        )
+        assert {m.mode for m in members if m.isfile()} == {0o644}
 
     def test_index_lists_every_arch_once_in_scripts_arches_order(self, index):
         assert index["mediaType"] == INDEX
@@ -217,9 +245,9 @@ def run_image_script(dist: Path, **env) -> subprocess.CompletedProcess:
     )
 
 
-def test_two_runs_from_a_clean_state_give_the_same_index_digest(tmp_path, archive):
+def test_two_runs_from_a_clean_state_give_the_same_archive(tmp_path, archive):
     (expected,) = archive.json("index.json")["manifests"]
-    digests = []
+    digests, archives = [], []
     for run in ("a", "b"):
         dist = tmp_path / run
         dist.mkdir()
@@ -231,8 +259,10 @@ def test_two_runs_from_a_clean_state_give_the_same_index_digest(tmp_path, archiv
         (entry,) = OciArchive(dist / "sleep-oci.tar").json("index.json")["manifests"]
         assert entry["digest"] in result.stdout, "scripts/image reports the index digest"
         digests.append(entry["digest"])
+        archives.append((dist / "sleep-oci.tar").read_bytes())
     # And the same as dist/'s (scripts/test made it from the same commit).
     assert digests == [expected["digest"]] * 2
+    assert archives == [ARCHIVE.read_bytes()] * 2, "the tar itself differs: see scripts/oci-archive.py"
 
 
 @pytest.mark.parametrize("missing", ["amd64", "riscv64"])
@@ -250,21 +280,21 @@ def test_a_missing_binary_fails_with_its_name(tmp_path, missing):
 
 @pytest.mark.parametrize("arch", all_arches())
 def test_skopeo_makes_a_docker_load_archive_of_each_platform(tmp_path, arch):
-    """The README's way into Docker without a registry: Docker's classic image
-    store loads only the Docker archive format (manifest.json), which an OCI
-    archive lacks, so skopeo converts one platform; this is that command."""
+    """Another platform than amd64 for Docker's classic image store, without a
+    registry: the archive's manifest.json names amd64's image alone, so skopeo
+    writes a Docker archive of the one platform wanted; this is that command."""
     version = cargo_package()["version"]
     architecture, variant = docker_platform(arch)
     archive = tmp_path / "docker.tar"
     subprocess.run(
         ["skopeo", "copy", "--quiet", "--override-os", "linux", "--override-arch", architecture,
          *(["--override-variant", variant] if variant else []),
-         f"oci-archive:{ARCHIVE}:{version}", f"docker-archive:{archive}:sleep:{version}"],
+         f"oci-archive:{ARCHIVE}:{version}", f"docker-archive:{archive}:localhost/sleep:{version}"],
         check=True, capture_output=True,
     )
     with tarfile.open(archive) as tar:
         (entry,) = json.load(tar.extractfile("manifest.json"))
-        assert entry["RepoTags"] == [f"docker.io/library/sleep:{version}"]
+        assert entry["RepoTags"] == [f"localhost/sleep:{version}"]
         config = json.load(tar.extractfile(entry["Config"]))
         assert config["architecture"] == architecture and config.get("variant", "") == variant
         assert config["config"]["Entrypoint"] == ["/sleep"]
