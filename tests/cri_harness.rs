@@ -415,9 +415,11 @@ pub struct Containerd {
 /// Whether `/sys/fs/cgroup` is the cgroup v2 (unified) hierarchy.
 pub fn is_cgroup2() -> bool {
     let path = c"/sys/fs/cgroup";
-    // SAFETY: statfs(2) writes only into the zeroed struct we pass; the path is NUL-terminated.
+    // SAFETY: `statfs` is plain integers, for which all zeros is a valid value.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statfs(path.as_ptr(), &mut stat) } == 0) && stat.f_type as i64 == CGROUP2_SUPER_MAGIC
+    // SAFETY: statfs(2) writes only into the struct we pass; the path is NUL-terminated.
+    let found = unsafe { libc::statfs(path.as_ptr(), &mut stat) } == 0;
+    found && stat.f_type as i64 == CGROUP2_SUPER_MAGIC
 }
 
 fn tool(name: &str) -> PathBuf {
