@@ -177,12 +177,10 @@ pub fn readme_block(results: &[ScenarioResult], commit: &str) -> String {
     let (without, short, with, trap) = (total(1), total(2), total(3), total(4));
     format!(
         "{README_START}\n\
-         **Measured** ([docs/rollout.md](docs/rollout.md), commit `{commit}`): rolling updates replayed\n\
-         with pods run by containerd's CRI plugin behind haproxy standing in for the ALB (same mechanism,\n\
-         timings scaled down to seconds). Without the hook {} of {} requests failed; with a sleep shorter\n\
-         than the deregistration lag, {} of {}; with `/sleep` longer than the lag and a grace period longer\n\
-         than the sleep, **{} of {}**; with the grace period shorter than the lag, {} of {} failed again and\n\
-         the hook was killed (137).\n\
+         **Measured** in rolling updates with pods run by containerd's CRI plugin, haproxy standing in for\n\
+         the ALB (same mechanism, timings scaled to seconds; [docs/rollout.md](docs/rollout.md), `{commit}`):\n\
+         without the hook {} of {} requests failed; a sleep shorter than the lag, {} of {}; `/sleep` longer\n\
+         than the lag and a longer grace period, **{} of {}**; a grace period shorter than the lag, {} of {}.\n\
          {README_END}",
         without.failures(),
         without.requests(),
