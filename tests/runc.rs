@@ -17,7 +17,9 @@ use std::{
 
 use sleep_tests::{Binary, TRY, catches, host_arch, poll, wait_with_deadline, which, with_default_signals};
 
-/// A one-container OCI bundle in a temporary folder, with its own runc state.
+/// A one-container OCI bundle in a folder under target/tmp, with its own runc
+/// state: never under TMPDIR, which may lie on overlayfs (a CI job container's
+/// /tmp), where a runtime's own overlay mounts are refused.
 struct Container {
     dir: PathBuf,
     id: String,
@@ -31,7 +33,7 @@ impl Container {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let runc = which("runc").expect("runc not found: run scripts/setup");
         let id = format!("sleep-test-{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(&id);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&id);
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
         std::fs::copy(binary, rootfs.join("sleep")).unwrap();

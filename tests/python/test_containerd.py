@@ -6,7 +6,9 @@ execs into it through the same runc shim the kubelet uses (CRI ExecSync is
 examples/Dockerfile.app builds one, and the bare-name hook trap.
 
 The containerd is this test's own: its own root, state, socket and
-namespace, the CRI plugin off, config in a temp dir; stopped by its PID.
+namespace, the CRI plugin off, config and state in a folder under
+target/runtime (conftest.runtime_state_dir), never under TMPDIR; stopped by
+its PID.
 Nothing is left behind: tasks are deleted before containerd stops (shims
 outlive a killed daemon), and the test checks no mount and no cgroup folder
 of its own remains.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, default_signals, private_buildah
+from conftest import REPO, cargo_package, default_signals, private_buildah, runtime_state_dir
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 VERSION = cargo_package()["version"]
@@ -48,6 +50,11 @@ class Containerd:
         self.name = f"sleep-test-{os.getpid()}"
         self.socket = directory / "containerd.sock"
         self.fifos = directory / "fifo"
+        # ctr mounts snapshots (to read an image's /etc/passwd, or as a
+        # --read-only root) under its temp dir, as containerd does under its
+        # own: both here, on a filesystem that can hold overlay upperdirs.
+        (directory / "tmp").mkdir()
+        self.env = {**os.environ, "TMPDIR": str(directory / "tmp")}
         # Every container's cgroup is made under this one; removed at the end.
         self.cgroup_parent = f"/{self.name}"
         self.shim_state_existed = SHIM_STATE.exists()
@@ -76,7 +83,7 @@ disabled_plugins = [
         self.log = open(directory / "containerd.log", "w")
         self.process = subprocess.Popen(
             ["containerd", "--config", str(directory / "config.toml")],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
             # The shims and containers it starts inherit its dispositions.
             preexec_fn=default_signals,
         )
@@ -96,7 +103,8 @@ disabled_plugins = [
         return ["ctr", "--address", str(self.socket), "--namespace", self.name, *args]
 
     def ctr(self, *args, check=True, timeout=60) -> subprocess.CompletedProcess:
-        result = subprocess.run(self.ctr_command(*args), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(self.ctr_command(*args), capture_output=True, text=True, timeout=timeout,
+                                env=self.env)
         if check:
             assert result.returncode == 0, f"ctr {' '.join(args)}: {result.stderr}"
         return result
@@ -119,6 +127,7 @@ disabled_plugins = [
         run = subprocess.Popen(
             self.ctr_command("run", *self.run_args(container_id), image, container_id, *command),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env,
         )
         container = Container(self, container_id, run)
         deadline = time.monotonic() + 20
@@ -224,9 +233,9 @@ class Container:
 
 
 @pytest.fixture(scope="module")
-def containerd(tmp_path_factory):
+def containerd():
     assert ARCHIVE.is_file(), f"{ARCHIVE} missing: run scripts/build && scripts/image"
-    directory = tmp_path_factory.mktemp("containerd")
+    directory = runtime_state_dir("containerd")
     daemon = Containerd(directory)
     try:
         yield daemon
@@ -307,7 +316,7 @@ def test_keepalive_container_execs_and_sigterm(containerd, imported):
 
 
 @pytest.fixture(scope="module")
-def app_image(containerd, imported, tmp_path_factory):
+def app_image(containerd, imported):
     """examples/Dockerfile.app built by buildah, imported into containerd.
 
     Two substitutions, since nothing can be pulled here: the base is scratch
@@ -318,7 +327,7 @@ def app_image(containerd, imported, tmp_path_factory):
     bare-name trap is added: the binary also at /usr/local/bin/sleep.
     The app is a stand-in that stays up: a copy of dist's amd64 sleep, run
     as `/app infinity`."""
-    work = tmp_path_factory.mktemp("app")
+    work = runtime_state_dir("app")
     example = (REPO / "examples/Dockerfile.app").read_text()
     registry_ref = f"ghcr.io/sleep-developers/sleep:{VERSION}"
     base = "gcr.io/distroless/static-debian12:nonroot"
@@ -348,6 +357,7 @@ def app_image(containerd, imported, tmp_path_factory):
     finally:
         shutil.rmtree(work / "storage", ignore_errors=True)
     containerd.ctr("images", "import", "--base-name", "localhost/app", str(work / "app.tar"))
+    shutil.rmtree(work)   # containerd holds its own copy now
     return "localhost/app:test"
 
 

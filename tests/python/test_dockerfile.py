@@ -17,7 +17,7 @@ import pytest
 
 from conftest import (
     REPO, all_arches, arch_platform, cargo_package, context_files, copy_build_context, docker_platform,
-    dockerignored, flags, parse_dockerfile, private_buildah, stages, unquote,
+    dockerignored, flags, parse_dockerfile, private_buildah, runtime_state_dir, stages, unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -239,11 +239,14 @@ class TestContext:
 
 
 @pytest.fixture(scope="module")
-def buildah(tmp_path_factory):
-    """buildah with private vfs storage in a temp dir, removed afterwards."""
-    work = tmp_path_factory.mktemp("buildah")
-    yield private_buildah(work)
-    shutil.rmtree(work / "storage", ignore_errors=True)
+def buildah():
+    """buildah with private vfs storage under target/runtime (never TMPDIR),
+    removed afterwards."""
+    work = runtime_state_dir("buildah")
+    try:
+        yield private_buildah(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 class TestDistStageWithARealBuilder:

@@ -9,17 +9,23 @@ blocks.
 - shellcheck on scripts/ and .ci/ (found by shebang, and the files they
   source) and on each run: block, with the shell the step runs it with.
 - The release workflow's own rules: the tag check reads Cargo.toml, each job
-  holds only the permissions it uses, the release is published last.
+  holds only the permissions it uses, the release is published last, the
+  anonymous pull is a job of its own; and its scripts: scripts/index-digest
+  fails when skopeo does, scripts/release-tags moves X.Y, X and latest only to
+  the highest release (scripts/rehearse-release runs the whole workflow).
 
 The tools come from target/venv (tests/python/requirements.txt); a missing
 one fails the test.
 """
 
+import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 from pathlib import Path
 
@@ -259,10 +265,7 @@ def test_tag_check_accepts_v_and_cargo_tomls_version(tmp_path):
     version = cargo_version()
     result, outputs = tag_check((REPO / "Cargo.toml").read_text(), f"v{version}", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert outputs["version"] == version
-    major, minor, _ = version.split(".")
-    assert outputs["image-tags"].split() == [version, f"{major}.{minor}", major, "latest"]
-    assert outputs["prerelease"] == "false"
+    assert outputs == {"version": version, "prerelease": "false"}
 
 
 @pytest.mark.parametrize("tag", ["v{v}.1", "{v}", "v{v}-rc.1", "v0.0.0", "vv{v}", "v{v} ", "release-{v}"])
@@ -282,8 +285,7 @@ def test_tag_check_reads_the_version_from_cargo_toml(tmp_path):
     assert tomllib.loads(other)["package"]["version"] == "7.8.9-rc.1"
     result, outputs = tag_check(other, "v7.8.9-rc.1", tmp_path)
     assert result.returncode == 0, result.stderr
-    # A pre-release is pushed under its own tag only, never as latest.
-    assert outputs == {"version": "7.8.9-rc.1", "image-tags": "7.8.9-rc.1", "prerelease": "true"}
+    assert outputs == {"version": "7.8.9-rc.1", "prerelease": "true"}
     result, _ = tag_check(other, f"v{real}", tmp_path)
     assert result.returncode != 0
 
@@ -304,8 +306,10 @@ RELEASE_PERMISSIONS = {
     "build": {"contents": "read"},
     "draft-release": {"contents": "write"},
     "attest-binaries": {"id-token": "write", "attestations": "write"},
-    "image": {"packages": "write", "id-token": "write", "attestations": "write",
+    "image": {"contents": "read", "packages": "write", "id-token": "write", "attestations": "write",
               "artifact-metadata": "write"},
+    # What a re-run after making the package public repeats: reads only.
+    "public-image": {"contents": "read"},
     "publish": {"contents": "write"},
 }
 
@@ -343,6 +347,7 @@ def test_release_is_published_last():
     assert "--draft=false" in commands
     created = " ".join(step.get("run", "") for step in jobs["draft-release"]["steps"])
     assert "gh release create" in created and "--draft" in created
+    assert "gh release upload" in created and "--clobber" in created
 
 
 def test_release_steps_check_what_they_download():
@@ -354,3 +359,126 @@ def test_release_steps_check_what_they_download():
         for index in downloads:
             later = " ".join(s.get("run", "") for s in steps[index + 1:])
             assert "sha256sum --check --strict SHA256SUMS" in later, name
+
+
+def test_the_anonymous_pull_is_a_job_of_its_own_that_publish_needs():
+    """The check a first release fails until the package is public: re-run
+    alone, it must need no artifact of an earlier attempt (a re-run's
+    download fails: actions/download-artifact#486) and sign or attest
+    nothing again."""
+    jobs = release()["jobs"]
+    job = jobs["public-image"]
+    assert "public-image" in needs(jobs["publish"])
+    uses = [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
+    assert uses == ["actions/checkout"], uses
+    commands = " ".join(step.get("run", "") for step in job["steps"])
+    assert "--no-creds" in commands
+    image_commands = " ".join(step.get("run", "") for step in jobs["image"]["steps"])
+    assert "--no-creds" not in image_commands, "the anonymous pull belongs to public-image alone"
+
+
+def test_publish_marks_latest_as_the_image_job_decided():
+    jobs = release()["jobs"]
+    (step,) = jobs["publish"]["steps"]
+    assert step["env"]["LATEST"] == "${{ needs.image.outputs.latest }}"
+    assert '--latest="$LATEST"' in step["run"]
+    assert jobs["image"]["outputs"]["latest"] == "${{ steps.tags.outputs.latest }}"
+
+
+# ---- scripts/index-digest ----------------------------------------------------
+
+
+def fake_skopeo(directory: Path, script: str) -> dict:
+    """An environment whose PATH finds `skopeo` in `directory` first, running `script`."""
+    directory.mkdir(exist_ok=True)
+    skopeo = directory / "skopeo"
+    skopeo.write_text(f"#!/bin/sh\n{script}\n")
+    skopeo.chmod(0o755)
+    return {**os.environ, "PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def index_digest(*args, env=None) -> subprocess.CompletedProcess:
+    return run("scripts/index-digest", *args, env=env)
+
+
+def test_index_digest_fails_when_skopeo_fails(tmp_path):
+    """The regression: release.yml's echo "sha256:$(skopeo … | sha256sum)"
+    printed the digest of empty input when skopeo failed."""
+    env = fake_skopeo(tmp_path / "bin", "echo 'skopeo: manifest unknown' >&2; exit 1")
+    result = index_digest("oci-archive:dist/sleep-oci.tar", env=env)
+    assert result.returncode != 0
+    assert EMPTY_SHA256 not in result.stdout and result.stdout == ""
+    assert "index-digest: skopeo inspect --raw oci-archive:dist/sleep-oci.tar failed" in result.stderr
+
+
+@pytest.mark.parametrize("output", ["", "{}", '{"mediaType": "application/vnd.oci.image.manifest.v1+json"}'])
+def test_index_digest_refuses_what_is_not_an_index(tmp_path, output):
+    env = fake_skopeo(tmp_path / "bin", f"printf '%s' '{output}'")
+    result = index_digest("docker://registry.invalid/sleep:1.0.0", env=env)
+    assert result.returncode != 0 and result.stdout == ""
+    assert "is not an OCI image index" in result.stderr
+
+
+def test_index_digest_hashes_the_exact_bytes_skopeo_reads(tmp_path):
+    # Trailing newlines are part of the document: they change the digest.
+    document = tmp_path / "index.json"
+    document.write_text('{"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}\n\n')
+    env = fake_skopeo(tmp_path / "bin", f"cat '{document}'")
+    result = index_digest("--no-creds", "docker://registry.invalid/sleep:1.0.0", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"sha256:{hashlib.sha256(document.read_bytes()).hexdigest()}\n"
+
+
+def test_index_digest_of_the_archive_is_its_index_json_entry():
+    archive = REPO / "dist/sleep-oci.tar"
+    assert archive.is_file(), "run scripts/build && scripts/image"
+    with tarfile.open(archive) as tar:
+        (entry,) = json.load(tar.extractfile("index.json"))["manifests"]
+    result = index_digest(f"oci-archive:{archive}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == entry["digest"] + "\n"
+
+
+# ---- scripts/release-tags ----------------------------------------------------
+
+
+def release_tags(version: str, existing: list[str]) -> subprocess.CompletedProcess:
+    return run("scripts/release-tags", version, input="".join(f"{tag}\n" for tag in existing))
+
+
+@pytest.mark.parametrize("version,existing,moved", [
+    # The first release: every tag.
+    ("0.1.0", [], "0.1.0 0.1 0 latest"),
+    # The next ones move what they lead.
+    ("0.1.1", ["0.1.0", "0.1", "0", "latest"], "0.1.1 0.1 0 latest"),
+    ("0.2.0", ["0.1.0", "0.1.1", "0.1", "0", "latest"], "0.2.0 0.2 0 latest"),
+    # A backport after 0.2.0 moves its own minor line only.
+    ("0.1.5", ["0.1.0", "0.2.0", "0.1", "0.2", "0", "latest"], "0.1.5 0.1"),
+    # ... and after 1.0.0, its own major line.
+    ("0.3.0", ["0.2.0", "1.0.0", "latest"], "0.3.0 0.3 0"),
+    ("1.1.9", ["1.2.0"], "1.1.9 1.1"),
+    # Versions compare as numbers, not text.
+    ("0.10.0", ["0.9.0", "0.9.10"], "0.10.0 0.10 0 latest"),
+    ("0.9.1", ["0.10.0"], "0.9.1 0.9"),
+    # Pre-releases are not releases: they neither move tags nor hold them back.
+    ("0.2.0-rc.1", ["0.1.0", "latest"], "0.2.0-rc.1"),
+    ("0.2.0", ["0.1.0", "0.2.0-rc.1", "1.0.0-beta"], "0.2.0 0.2 0 latest"),
+    # The tags of signatures and attestations are no versions either.
+    ("0.1.0", ["sha256-" + "a" * 64, "sha256-" + "b" * 64 + ".sig"], "0.1.0 0.1 0 latest"),
+    # A re-run of the same release moves the same tags.
+    ("0.2.0", ["0.1.0", "0.2.0", "0.2", "0", "latest"], "0.2.0 0.2 0 latest"),
+])
+def test_release_tags_move_only_to_the_highest_release(version, existing, moved):
+    result = release_tags(version, existing)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == moved + "\n"
+
+
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "1.0.0.0", "01.0.0", "", "latest"])
+def test_release_tags_refuse_what_is_no_version(version):
+    result = release_tags(version, [])
+    assert result.returncode != 0 and result.stdout == ""
+    assert "release-tags:" in result.stderr
