@@ -175,13 +175,18 @@ fn window_text(rollout: &Rollout) -> String {
 pub fn readme_block(results: &[ScenarioResult], commit: &str) -> String {
     let total = |number| scenario(results, number).map(|result| result.total()).unwrap_or_default();
     let (without, short, with, trap) = (total(1), total(2), total(3), total(4));
+    let trap_hook = scenario(results, 4).map_or(String::new(), |result| {
+        codes(&result.rollouts, |r| r.hook.map_or("none".into(), |(code, _)| code.to_string()))
+    });
     format!(
+        // Two lines (the README's 450-line limit): the start marker, then the
+        // paragraph with the end marker inline, as an HTML comment may be.
         "{README_START}\n\
-         **Measured** in rolling updates with pods run by containerd's CRI plugin, haproxy standing in for\n\
-         the ALB (same mechanism, timings scaled to seconds; [docs/rollout.md](docs/rollout.md), `{commit}`):\n\
-         without the hook {} of {} requests failed; a sleep shorter than the lag, {} of {}; `/sleep` longer\n\
-         than the lag and a longer grace period, **{} of {}**; a grace period shorter than the lag, {} of {}.\n\
-         {README_END}",
+         **Measured** in rolling updates with pods run by containerd's CRI plugin, haproxy standing in for \
+         the ALB (same mechanism, timings scaled to seconds; [docs/rollout.md](docs/rollout.md), `{commit}`): \
+         without the hook {} of {} requests failed; a sleep shorter than the lag, {} of {}; `/sleep` longer \
+         than the lag and a longer grace period, **{} of {}**; a grace period shorter than the lag, {} of {} \
+         (the hook's exit: {trap_hook}). {README_END}",
         without.failures(),
         without.requests(),
         short.failures(),
