@@ -17,6 +17,7 @@ use std::{
     io::{Read, Write},
     net::SocketAddr,
     os::unix::net::UnixStream,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -46,8 +47,10 @@ impl LoadBalancer {
         std::fs::write(&config, config_text(address, socket))
             .map_err(|e| format!("{}: {e}", config.display()))?;
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        // -db: foreground, one process, so its PID is the one to stop.
+        // -db: foreground, one process, so its PID is the one to stop. Its own
+        // process group: a Ctrl-C reaches this program, which stops it.
         let process = Command::new(haproxy)
+            .process_group(0)
             .arg("-db")
             .arg("-f")
             .arg(&config)

@@ -28,7 +28,10 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -245,6 +248,27 @@ impl ScenarioResult {
     }
 }
 
+/// Set by SIGINT or SIGTERM: the run stops at the next step and tears
+/// everything down as at its end.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Catches SIGINT and SIGTERM (handlers are reset in what this program
+/// starts, at exec).
+fn catch_interrupts() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(signal, on_interrupt as *const () as libc::sighandler_t) };
+    }
+}
+
+fn stop_if_interrupted() -> Result<(), String> {
+    if INTERRUPTED.load(Ordering::Relaxed) { Err("interrupted".into()) } else { Ok(()) }
+}
+
 /// A free loopback port (bound and released: the program that binds it next
 /// is started right after).
 pub fn free_port() -> u16 {
@@ -309,6 +333,7 @@ impl Setup {
         let pod = self.cluster.run_pod(&name, address)?;
         let start = Instant::now();
         while !answers(address) {
+            stop_if_interrupted()?;
             if start.elapsed() > READY_LIMIT {
                 return Err(format!("pod {name}'s app did not answer on {address} within {READY_LIMIT:?}"));
             }
@@ -322,6 +347,7 @@ impl Setup {
         let mut old = self.start_registered_pod()?;
         let mut rollouts = Vec::new();
         for index in 0..settings.rollouts {
+            stop_if_interrupted()?;
             let (rollout, new) = self.roll(settings, scenario, old)?;
             println!(
                 "scenario {} ({}), rollout {}/{}: {}",
@@ -461,18 +487,34 @@ fn run(settings: &Settings) -> Result<Vec<ScenarioResult>, String> {
     let result = (|| {
         let app = build_app(&dir)?;
         let cluster = Cluster::start(&app)?;
-        let lb = LoadBalancer::start(&dir, &socket)?;
+        let lb = match LoadBalancer::start(&dir, &socket) {
+            Ok(lb) => lb,
+            Err(message) => {
+                return Err(cluster.tear_down().err().map_or(message.clone(), |t| format!("{message}; {t}")));
+            }
+        };
         let mut setup = Setup { lb, cluster, next_pod: 0 };
-        let mut results = Vec::new();
-        for scenario in scenarios(settings) {
-            results.push(setup.run_scenario(settings, &scenario)?);
-        }
+        let outcome = (|| {
+            let mut results = Vec::new();
+            for scenario in scenarios(settings) {
+                stop_if_interrupted()?;
+                results.push(setup.run_scenario(settings, &scenario)?);
+            }
+            Ok(results)
+        })();
+        // Torn down here, not by drop, even after an error: what it had to
+        // force is then part of the answer.
         let Setup { lb, cluster, .. } = setup;
         drop(lb);
-        cluster.tear_down()?;
-        Ok(results)
+        let teardown = cluster.tear_down();
+        match (outcome, teardown) {
+            (Ok(results), Ok(())) => Ok(results),
+            (Ok(_), Err(teardown)) => Err(teardown),
+            (Err(message), Ok(())) => Err(message),
+            (Err(message), Err(teardown)) => Err(format!("{message}; then {teardown}")),
+        }
     })();
-    // Everything in it is stopped by now (the Setup's drop).
+    // Everything in it is stopped by now.
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(short) = socket.parent().filter(|parent| !parent.starts_with(&dir)) {
         let _ = std::fs::remove_dir_all(short);
@@ -493,9 +535,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    catch_interrupts();
     let started = Instant::now();
     let results = match run(&settings) {
         Ok(results) => results,
+        Err(message) if INTERRUPTED.load(Ordering::Relaxed) => {
+            let detail =
+                if message == "interrupted" { String::new() } else { format!(" (on the way: {message})") };
+            eprintln!("rollout: interrupted; everything it started is stopped{detail}");
+            return ExitCode::FAILURE;
+        }
         Err(message) => {
             eprintln!("rollout: {message}");
             return ExitCode::FAILURE;
