@@ -1,0 +1,3 @@
+module sleep-tests/rollout-app
+
+go 1.19
