@@ -47,6 +47,7 @@ SUITES = [
     cargo_suite("pid1", "pid1"),
     cargo_suite("cri", "cri"),
     pytest_suite("podman-docker", "tests/python/test_podman_docker.py"),
+    Suite("rollout", ["scripts/rollout", "--smoke"], 900),   # pods through CRI behind haproxy
 ]
 
 
