@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, runtime_state_dir
+from conftest import REPO, cargo_package, default_signals, runtime_state_dir
 
 VERSION = cargo_package()["version"]
 # dockerd makes its plugin folder here whatever its exec root; removed
@@ -107,9 +107,11 @@ class Runtime:
     def run(self, args: list[str], timeout=120, check=False, cwd=REPO) -> tuple[subprocess.CompletedProcess, float]:
         assert args[0] == self.program, args
         start = time.monotonic()
+        # Default dispositions: podman starts conmon and the containers, which
+        # inherit its own.
         result = subprocess.run(
             [self.program, *self.options, *args[1:]], cwd=cwd, env=self.env,
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True, text=True, timeout=timeout, preexec_fn=default_signals,
         )
         elapsed = time.monotonic() - start
         if check:
@@ -307,6 +309,7 @@ class Dockerd:
              "--containerd-namespace", self.name, "--containerd-plugins-namespace", f"{self.name}-plugins",
              "--cgroup-parent", f"/{self.name}"],
             stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=default_signals,   # its containerd, shims and containers inherit them
         )
         env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": str(self.state / "client")}
         self.client = Runtime("docker", [], env)
