@@ -12,7 +12,8 @@ records (`syscalls`: version, license, crates.io checksum):
   Docker platform (arches.txt);
 - the toolchain, as the BOM's formulation: rustc (its version, commit and
   LLVM, as `rustc -vV` prints them; its `core` is linked into each binary),
-  cargo, and the llvm-objcopy that strips the binaries;
+  cargo, and the llvm-objcopy that strips the binaries (its version as it
+  prints it: the llvm-tools component's own build of LLVM);
 - reproducibility: bom-refs without the checkout's path, and the timestamp
   from SOURCE_DATE_EPOCH or else the commit's time (none outside a git
   checkout); no serial number. So the same commit gives the same bytes.
@@ -46,6 +47,16 @@ def rustc_facts() -> dict[str, str]:
     facts = dict(re.findall(r"^([\w -]+): (.*)$", text, re.MULTILINE))
     facts["line"] = text.splitlines()[0]
     return facts
+
+
+def llvm_objcopy_version() -> str:
+    """The version the llvm-objcopy that scripts/build runs prints (its
+    `LLVM version X` line), from the one place that knows where it is."""
+    tool = command_output(str(Path(__file__).resolve().parent / "llvm-tool"), "llvm-objcopy").strip()
+    found = re.findall(r"^\s*LLVM version (\S+)$", command_output(tool, "--version"), re.MULTILINE)
+    if len(found) != 1:
+        fail(f"{tool} --version: no one 'LLVM version' line")
+    return found[0]
 
 
 def timestamp() -> str | None:
@@ -87,7 +98,6 @@ def main():
     bom = json.loads(Path(sys.argv[1]).read_text())
     rows = {row.name: row for row in arch_table.load()}
     rustc = rustc_facts()
-    llvm = rustc["LLVM version"]
 
     crate = bom["metadata"]["component"]
     crate["bom-ref"] = path_free(crate["bom-ref"])
@@ -130,12 +140,13 @@ def main():
                                "library is linked into each binary",
                 "properties": [
                     {"name": "rustc:commit-hash", "value": rustc["commit-hash"]},
-                    {"name": "rustc:llvm-version", "value": llvm},
+                    {"name": "rustc:llvm-version", "value": rustc["LLVM version"]},
                 ],
             },
             {"type": "application", "bom-ref": "cargo", "name": "cargo", "version": cargo_version},
             {
-                "type": "application", "bom-ref": "llvm-objcopy", "name": "llvm-objcopy", "version": llvm,
+                "type": "application", "bom-ref": "llvm-objcopy", "name": "llvm-objcopy",
+                "version": llvm_objcopy_version(),
                 "description": "the toolchain's llvm-tools; strips the section headers (scripts/build)",
             },
         ],

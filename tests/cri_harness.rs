@@ -90,7 +90,7 @@ use k8s_cri::v1::{image_service_client::ImageServiceClient, runtime_service_clie
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::{poll, repo, secs, which};
+use crate::{poll, repo, secs, which, with_default_signals};
 
 /// The containerd namespace CRI works in.
 pub const NAMESPACE: &str = "k8s.io";
@@ -510,7 +510,8 @@ disabled_plugins = [
         );
         fs::write(dir.join("config.toml"), config).unwrap();
         let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let process = Command::new(containerd)
+        // Default dispositions: the shims and the containers inherit containerd's.
+        let process = with_default_signals(&mut Command::new(containerd))
             .arg("--config")
             .arg(dir.join("config.toml"))
             .stdin(Stdio::null())

@@ -63,6 +63,14 @@ def arch_row(arch: str) -> arch_table.Arch:
     return row
 
 
+def host_arch() -> str:
+    """The arch of arches.txt this machine runs natively (its target_arch is
+    platform.machine(), as for runner())."""
+    found = [row.name for row in arch_table.load() if row.target_arch == platform.machine()]
+    assert found, f"no arch in arches.txt runs on this {platform.machine()} host"
+    return found[0]
+
+
 def docker_platform(arch: str) -> tuple[str, str]:
     """An arch's Docker (TARGETARCH, TARGETVARIANT), from arches.txt: arm-v7 -> (arm, v7)."""
     return arch_row(arch).docker_platform()

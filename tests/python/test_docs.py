@@ -169,3 +169,65 @@ def test_internals_names_the_pinned_toolchain():
     major_minor = ".".join(channel.split(".")[:2])
     named = set(re.findall(r"Rust (\d+\.\d+)", INTERNALS.read_text()))
     assert named == {major_minor}, f"docs/internals.md names Rust {named}, rust-toolchain.toml pins {channel}"
+
+
+# Size figures live in docs/size.md, with the commit they were measured at;
+# a comment in src/ points there by heading instead. Layout and ABI facts
+# that happen to count bytes are not size figures:
+BYTE_FIGURE = re.compile(r"\b\d[\d,.]*\s*(?:-?\s*bytes?\b|K?B\b|KiB\b)", re.IGNORECASE)
+BYTE_FACTS = {
+    r"\d+-byte aligned": "the stack alignment the kernel and the ABI give `_start`",
+    r"16-byte `?timespec`?": "the kernel's struct timespec with 64-bit fields",
+    r"the same 16 bytes everywhere": "that timespec, on 32-bit arches too (src/time.rs)",
+    r"(?:zeroes?|zero) a 16-byte struct": "that timespec again, which LLVM zeroes with SIMD (.cargo/config.toml)",
+    r"2- and 4-byte instructions": "the Thumb-2 encodings",
+    r"128 KiB": "the kernel's MAX_ARG_STRLEN, the longest operand there can be",
+}
+SIZE_POINTER = re.compile(r'docs/size\.md, "([^"]+)"')
+
+
+def comment_text(source: str, marker: str) -> str:
+    """The comments of a source file (after `marker`: // for Rust, # for
+    TOML), joined into one line, so a figure or pointer wrapped across lines
+    reads whole."""
+    found = re.findall(rf"(?:^|\s){re.escape(marker)}[/!]?[ \t]?(.*)$", source, re.MULTILINE)
+    return " ".join(part.strip() for part in found)
+
+
+def byte_figures(comments: str) -> list[str]:
+    """Byte counts in comment text that no BYTE_FACTS entry allows."""
+    allowed = [span for fact in BYTE_FACTS for span in re.finditer(fact, comments, re.IGNORECASE)]
+    return [match.group(0) for match in BYTE_FIGURE.finditer(comments)
+            if not any(fact.start() <= match.start() < fact.end() for fact in allowed)]
+
+
+def size_headings() -> set[str]:
+    return {line.lstrip("#").strip() for line in (REPO / "docs/size.md").read_text().splitlines()
+            if line.startswith("#")}
+
+
+def comment_sources() -> list[tuple[Path, str]]:
+    return [(path, "//") for path in sorted((REPO / "src").rglob("*.rs"))] + [(REPO / ".cargo/config.toml", "#")]
+
+
+def test_no_byte_figures_in_src_comments():
+    found = {str(path.relative_to(REPO)): figures for path, marker in comment_sources()
+             if (figures := byte_figures(comment_text(path.read_text(), marker)))}
+    assert not found, f"size figures belong in docs/size.md (a comment names its heading): {found}"
+
+
+def test_size_pointers_name_real_headings():
+    headings = size_headings()
+    pointers = [(str(path.relative_to(REPO)), heading) for path, marker in comment_sources()
+                for heading in SIZE_POINTER.findall(comment_text(path.read_text(), marker))]
+    assert pointers, "no docs/size.md pointer found: the check reads nothing"
+    assert not [p for p in pointers if p[1] not in headings], f"no such heading in docs/size.md: {pointers}"
+
+
+def test_the_comment_checks_catch_what_they_look_for():
+    bad = "fn f() {}\n// saves 12 bytes on arm64\n// smaller by 8 B (docs/size.md,\n// \"No Such Heading\")\n"
+    comments = comment_text(bad, "//")
+    assert byte_figures(comments) == ["12 bytes", "8 B"]
+    assert byte_figures(comment_text("// the stack is 16-byte aligned\n", "//")) == []
+    assert SIZE_POINTER.findall(comments) == ["No Such Heading"]
+    assert "No Such Heading" not in size_headings()

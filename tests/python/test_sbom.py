@@ -118,6 +118,16 @@ def test_names_every_binary_of_sha256sums_with_its_digest_and_target(bom):
         assert properties == {TARGET_PROPERTY: arch_row(arch).rust_target, "sleep:platform": arch_row(arch).platform}
 
 
+def objcopy_says() -> str:
+    """What the llvm-objcopy scripts/build strips with prints as its version
+    (its `LLVM version` line), asked here, not taken from scripts/sbom.py."""
+    tool = subprocess.run([str(REPO / "scripts/llvm-tool"), "llvm-objcopy"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    text = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
+    (version,) = re.findall(r"LLVM version (\S+)", text)
+    return version
+
+
 def test_names_the_pinned_toolchain(bom):
     channel = tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
     rustc_vv = subprocess.run(["rustc", "-vV"], cwd=REPO, capture_output=True, text=True, check=True).stdout
@@ -129,8 +139,18 @@ def test_names_the_pinned_toolchain(bom):
     assert {p["name"]: p["value"] for p in tools["rustc"]["properties"]} == {
         "rustc:commit-hash": facts["commit-hash"], "rustc:llvm-version": facts["LLVM version"],
     }
-    assert tools["llvm-objcopy"]["version"] == facts["LLVM version"]
     assert tools["cargo"]["version"] == channel
+
+
+def test_names_llvm_objcopy_by_the_version_it_prints(bom):
+    (formula,) = bom["formulation"]
+    (objcopy,) = [c for c in formula["components"] if c["name"] == "llvm-objcopy"]
+    assert objcopy["version"] == objcopy_says(), "the SBOM names another llvm-objcopy: run scripts/build"
+    # The pinned toolchain's own llvm-tools: rustup builds them from rustc's
+    # LLVM and names the release (e.g. 22.1.2-rust-1.95.0-stable).
+    rustc = {p["name"]: p["value"] for c in formula["components"] if c["name"] == "rustc" for p in c["properties"]}
+    (release,) = [c["version"] for c in formula["components"] if c["name"] == "rustc"]
+    assert objcopy["version"].startswith(f"{rustc['rustc:llvm-version']}-rust-{release}"), objcopy["version"]
 
 
 def test_names_the_pinned_cargo_cyclonedx(bom):
