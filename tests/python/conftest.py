@@ -52,6 +52,18 @@ def default_signals():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """Stops a daemon we started, by its PID: SIGTERM, then SIGKILL if it is
+    still running after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def all_arches() -> list[str]:
     """The arch names of arches.txt, in order."""
     return [arch.name for arch in arch_table.load()]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, default_signals, private_buildah, runtime_state_dir
+from conftest import REPO, cargo_package, default_signals, private_buildah, runtime_state_dir, stop_process
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 VERSION = cargo_package()["version"]
@@ -178,12 +178,7 @@ disabled_plugins = [
                 while self.shims() and time.monotonic() < deadline:
                     time.sleep(0.05)
         finally:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, timeout=10)
             self.log.close()
             # Shims that outlived everything (the test then fails on them).
             self.leftover_shims = self.shims()

@@ -20,7 +20,6 @@ import re
 import shlex
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, default_signals, docker_platform, host_arch, runtime_state_dir
+from conftest import (
+    REPO, cargo_package, default_signals, docker_platform, host_arch, runtime_state_dir, stop_process,
+)
 
 VERSION = cargo_package()["version"]
 # dockerd makes its plugin folder here whatever its exec root; removed
@@ -207,7 +208,47 @@ def podman_loaded(podman):
     return IMAGE
 
 
-class TestPodman:
+class ReadmeCommands:
+    """The README's run, wrong-operand and keep-alive commands, the same for
+    Podman and Docker; each runtime's class gives its `client` (loaded with the
+    image) and how it force-removes a container."""
+
+    remove_container: list[str]
+
+    def test_run_sleeps_and_exits_0(self, client):
+        result, elapsed = client.readme(r"run --rm \S+ 0\.1$")
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        assert 0.1 <= elapsed < 30, elapsed
+
+    def test_run_with_a_wrong_operand_exits_1_with_the_message(self, client):
+        result, _ = client.run([*argv(client.line(r"run --rm \S+ 0\.1$"))[:-1], "abc"])
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", USAGE_ERROR)
+
+    def test_keepalive_takes_a_hook_exec_then_stops_with_143_at_once(self, client):
+        result, _ = client.readme("run -d ", check=True)
+        container = result.stdout.strip()
+        try:
+            assert client("inspect", "--format", "{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}",
+                          container) == "true true"
+            hook, elapsed = client.readme(r'exec "\$c" ', container)
+            assert (hook.returncode, hook.stderr) == (0, ""), hook.stderr
+            assert 1 <= elapsed < 30, elapsed
+            stop, elapsed = client.readme("stop ", container)
+            assert stop.returncode == 0, stop.stderr
+            # SIGTERM, handled at once: far below the 10 s before SIGKILL.
+            assert elapsed < 1, elapsed
+            assert client("inspect", "--format", "{{.State.ExitCode}}", container) == "143"
+        finally:
+            client.run([*self.remove_container, container])
+
+
+class TestPodman(ReadmeCommands):
+    remove_container = ["podman", "rm", "--force", "--time", "0"]
+
+    @pytest.fixture
+    def client(self, podman, podman_loaded):
+        return podman
+
     def test_load_names_the_image_localhost_sleep_version(self, podman, podman_loaded):
         names = podman("images", "--format", "{{.Repository}}:{{.Tag}}").split()
         assert names == [IMAGE]
@@ -223,32 +264,6 @@ class TestPodman:
         result, _ = podman.run([word for word in pull if word not in ("--arch", "arm64")], check=True)
         assert result.stdout.split()[-1] == loaded
         assert podman("images", "--format", "{{.Repository}}:{{.Tag}}").split() == [IMAGE]
-
-    def test_run_sleeps_and_exits_0(self, podman, podman_loaded):
-        result, elapsed = podman.readme(r"run --rm \S+ 0\.1$")
-        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-        assert 0.1 <= elapsed < 30, elapsed
-
-    def test_run_with_a_wrong_operand_exits_1_with_the_message(self, podman, podman_loaded):
-        result, _ = podman.run([*argv(podman.line(r"run --rm \S+ 0\.1$"))[:-1], "abc"])
-        assert (result.returncode, result.stdout, result.stderr) == (1, "", USAGE_ERROR)
-
-    def test_keepalive_takes_a_hook_exec_then_stops_with_143_at_once(self, podman, podman_loaded):
-        result, _ = podman.readme("run -d ", check=True)
-        container = result.stdout.strip()
-        try:
-            assert podman("inspect", "--format", "{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}",
-                          container) == "true true"
-            hook, elapsed = podman.readme(r'exec "\$c" ', container)
-            assert (hook.returncode, hook.stderr) == (0, ""), hook.stderr
-            assert 1 <= elapsed < 30, elapsed
-            stop, elapsed = podman.readme("stop ", container)
-            assert stop.returncode == 0, stop.stderr
-            # SIGTERM, handled at once: far below the 10 s before SIGKILL.
-            assert elapsed < 1, elapsed
-            assert podman("inspect", "--format", "{{.State.ExitCode}}", container) == "143"
-        finally:
-            podman.run(["podman", "rm", "--force", "--time", "0", container])
 
     def test_build_copies_sleep_from_the_local_name_and_runs_the_hook(self, podman, podman_loaded, tmp_path):
         """examples/Dockerfile.app with our image by its local name, on a
@@ -338,12 +353,7 @@ class Dockerd:
                 for container in listed.stdout.split():
                     self.client.run(["docker", "rm", "--force", container], timeout=30)
         finally:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, timeout=30)
             self.log.close()
         # Its containerd and shims exit with it; allow them a moment.
         deadline = time.monotonic() + 10
@@ -387,7 +397,13 @@ def docker_loaded(docker):
     return IMAGE
 
 
-class TestDocker:
+class TestDocker(ReadmeCommands):
+    remove_container = ["docker", "rm", "--force"]
+
+    @pytest.fixture
+    def client(self, docker, docker_loaded):
+        return docker
+
     def test_load_names_the_amd64_image_localhost_sleep_version(self, docker, docker_loaded):
         assert docker("images", "--format", "{{.Repository}}:{{.Tag}}").split() == [IMAGE]
         assert docker("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", IMAGE) == "linux/amd64"
@@ -395,31 +411,6 @@ class TestDocker:
         # amd64 image, not a conversion.
         assert docker("image", "inspect", "--format", "{{.Config.Entrypoint}} {{.Config.Cmd}} {{.Config.User}}",
                       IMAGE) == "[/sleep] [infinity] 65532:65532"
-
-    def test_run_sleeps_and_exits_0(self, docker, docker_loaded):
-        result, elapsed = docker.readme(r"run --rm \S+ 0\.1$")
-        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-        assert 0.1 <= elapsed < 30, elapsed
-
-    def test_run_with_a_wrong_operand_exits_1_with_the_message(self, docker, docker_loaded):
-        result, _ = docker.run([*argv(docker.line(r"run --rm \S+ 0\.1$"))[:-1], "abc"])
-        assert (result.returncode, result.stdout, result.stderr) == (1, "", USAGE_ERROR)
-
-    def test_keepalive_takes_a_hook_exec_then_stops_with_143_at_once(self, docker, docker_loaded):
-        result, _ = docker.readme("run -d ", check=True)
-        container = result.stdout.strip()
-        try:
-            assert docker("inspect", "--format", "{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}",
-                          container) == "true true"
-            hook, elapsed = docker.readme(r'exec "\$c" ', container)
-            assert (hook.returncode, hook.stderr) == (0, ""), hook.stderr
-            assert 1 <= elapsed < 30, elapsed
-            stop, elapsed = docker.readme("stop ", container)
-            assert stop.returncode == 0, stop.stderr
-            assert elapsed < 1, elapsed
-            assert docker("inspect", "--format", "{{.State.ExitCode}}", container) == "143"
-        finally:
-            docker.run(["docker", "rm", "--force", container])
 
     def test_another_platform_through_skopeo_for_the_classic_store(self, docker, docker_loaded, tmp_path):
         """The README's way to another platform than amd64 on the classic store."""
