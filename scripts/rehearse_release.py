@@ -250,8 +250,7 @@ class Rehearsal:
         return done
 
     def run(self, label: str, tag: str, repository: str, jobs: list[str] | None = None,
-            earlier: dict | None = None, artifacts: Path | None = None, path_prefix: Path | None = None,
-            override_outputs: dict | None = None) -> dict[str, JobResult]:
+            earlier: dict | None = None, artifacts: Path | None = None, path_prefix: Path | None = None) -> dict[str, JobResult]:
         """One workflow run (or re-run of `jobs`, with the `earlier` jobs'
         results): {job: JobResult}."""
         results = dict(earlier or {})
@@ -266,8 +265,6 @@ class Rehearsal:
                 continue
             start = time.monotonic()
             results[name] = self.run_job(label, name, job, tag, repository, results, artifacts, path_prefix)
-            for key, value in (override_outputs or {}).get(name, {}).items():
-                results[name].outputs[key] = value
             result = results[name]
             where = f" at '{result.failed_step}'" if result.failed_step else ""
             log(f"[{label}] {name}: {result.status}{where} ({time.monotonic() - start:.0f} s)")
@@ -587,11 +584,10 @@ def fake_cosign(args: list[str]):
     if not re.fullmatch(r"[^@]+@sha256:[0-9a-f]{64}", reference):
         stand_in_fail("cosign", f"{reference} is not signed by digest")
     authfile = Path(os.environ["HOME"]) / ".docker/config.json"
-    result = subprocess.run(["skopeo", "inspect", "--raw", "--authfile", str(authfile), f"docker://{reference}"],
-                            capture_output=True)
-    digest = "sha256:" + hashlib.sha256(result.stdout).hexdigest()
-    if result.returncode != 0 or digest != reference.split("@")[1]:
-        stand_in_fail("cosign", f"{reference} is not in the registry: {result.stderr.decode()}")
+    result = subprocess.run([str(REPO / "scripts/index-digest"), "--authfile", str(authfile), f"docker://{reference}"],
+                            capture_output=True, text=True)
+    if result.returncode != 0 or result.stdout.strip() != reference.split("@")[1]:
+        stand_in_fail("cosign", f"{reference} is not in the registry: {result.stderr}")
     state = Path(os.environ["REHEARSAL_STATE"])
     with open(state / "records" / "cosign.jsonl", "a") as records:
         records.write(json.dumps({"job": os.environ.get("REHEARSAL_JOB"), "args": args}) + "\n")
@@ -639,8 +635,9 @@ def rehearse(keep: bool) -> str:
     started = time.monotonic()
     rehearsal = Rehearsal(STATE, commit)
     registry = rehearsal.registry
-    version = git("show", f"{commit}:Cargo.toml")
-    version = re.search(r'^\[package\][^\[]*?^version = "([^"]+)"', version, re.MULTILINE | re.DOTALL).group(1)
+    # The snapshot is the work tree's, so its Cargo.toml is scripts/version's.
+    version = subprocess.run([str(REPO / "scripts/version")], capture_output=True, text=True,
+                             check=True).stdout.strip()
     match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
     check(match, f"Cargo.toml's version {version} is a pre-release: rehearse a release version")
     major, minor, _ = match.groups()

@@ -27,8 +27,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import arches as arch_table  # noqa: E402  (scripts/arches.py, beside this file)
+import arches as arch_table  # scripts/arches.py: Python puts the script's folder on the path
 
 TARGET_PROPERTY = "cdx:rustc:sbom:target:triple"
 

@@ -250,7 +250,8 @@ def tag_check(cargo_toml: str, tag: str, tmp_path: Path) -> tuple[subprocess.Com
     assert not EXPRESSION.search(step["run"]), "the tag check takes its inputs from env:"
     workdir = tmp_path / tag.replace("/", "_")
     (workdir / "scripts").mkdir(parents=True)
-    shutil.copy2(REPO / "scripts/version", workdir / "scripts/version")
+    for script in ("version", "release-tags"):
+        shutil.copy2(REPO / "scripts" / script, workdir / "scripts" / script)
     (workdir / "Cargo.toml").write_text(cargo_toml)
     output = workdir / "github_output"
     output.touch()
