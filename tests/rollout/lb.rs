@@ -99,13 +99,13 @@ impl LoadBalancer {
     /// dynamic server), then enabled.
     pub fn register(&self, name: &str, target: SocketAddr) -> Result<(), String> {
         self.command_expecting(&format!("add server {BACKEND}/{name} {target}"), "New server registered")?;
-        self.command_expecting(&format!("enable server {BACKEND}/{name}"), "")?;
+        self.command(&format!("enable server {BACKEND}/{name}"))?;
         self.expect_state(name, ADMIN_STATE_READY)
     }
 
     /// Deregisters a target: no new requests go to it, in-flight ones finish.
     pub fn deregister(&self, name: &str) -> Result<(), String> {
-        self.command_expecting(&format!("set server {BACKEND}/{name} state maint"), "")?;
+        self.command(&format!("set server {BACKEND}/{name} state maint"))?;
         self.expect_state(name, ADMIN_STATE_MAINT)
     }
 
