@@ -90,7 +90,7 @@ use k8s_cri::v1::{image_service_client::ImageServiceClient, runtime_service_clie
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::{poll, repo, secs, which, with_default_signals};
+use crate::{kill_and_reap, poll, repo, secs, which, with_default_signals};
 
 /// The containerd namespace CRI works in.
 pub const NAMESPACE: &str = "k8s.io";
@@ -556,8 +556,7 @@ disabled_plugins = [
     /// teardown then has to clean up after it).
     pub fn kill(&mut self) {
         if let Some(process) = &mut self.process {
-            process.kill().unwrap();
-            process.wait().unwrap();
+            kill_and_reap(process);
         }
     }
 
@@ -1068,8 +1067,7 @@ impl TaskExits {
 
 impl Drop for TaskExits {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        kill_and_reap(&mut self.process);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }

@@ -156,7 +156,7 @@ const ADMIN_STATE_MAINT: &str = "1";
 
 impl Drop for LoadBalancer {
     fn drop(&mut self) {
-        crate::stop_child(&mut self.process);
+        sleep_tests::kill_and_reap(&mut self.process);
     }
 }
 

@@ -27,7 +27,7 @@ mod report;
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode},
+    process::{Command, ExitCode},
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc,
@@ -275,15 +275,6 @@ fn stop_if_interrupted() -> Result<(), String> {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
     listener.local_addr().unwrap().port()
-}
-
-/// Kills a process this program started, by its PID, and reaps it. One that
-/// has exited already is not an error.
-pub fn stop_child(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
 }
 
 /// Builds the app, static and offline, as scripts/bench builds bench/go-sleep.
