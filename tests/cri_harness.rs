@@ -403,6 +403,22 @@ pub struct Containerd {
     torn_down: bool,
 }
 
+/// The folder for unix sockets whose longest name is `longest`: `dir` when
+/// that fits in a socket path, else `/run/<short_name>`, made here and also
+/// returned second, for the caller to remove.
+pub fn socket_folder(
+    dir: &Path,
+    longest: &str,
+    short_name: &str,
+) -> std::io::Result<(PathBuf, Option<PathBuf>)> {
+    if dir.join(longest).as_os_str().len() <= SOCKET_PATH_MAX {
+        return Ok((dir.to_path_buf(), None));
+    }
+    let short = Path::new("/run").join(short_name);
+    fs::create_dir_all(&short)?;
+    Ok((short.clone(), Some(short)))
+}
+
 /// Whether `/sys/fs/cgroup` is the cgroup v2 (unified) hierarchy.
 pub fn is_cgroup2() -> bool {
     let path = c"/sys/fs/cgroup";
@@ -445,15 +461,11 @@ impl Containerd {
         for sub in ["cni/conf", "cni/bin"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        let mut socket_dir = None;
-        let mut socket = dir.join("containerd.sock");
         // The ttrpc socket's name is the longer one.
-        if socket.as_os_str().len() + ".ttrpc".len() > SOCKET_PATH_MAX {
-            let short = PathBuf::from(format!("/run/sleep-cri-{unique}"));
-            fs::create_dir_all(&short).unwrap();
-            socket = short.join("containerd.sock");
-            socket_dir = Some(short);
-        }
+        let (sockets, socket_dir) =
+            socket_folder(&dir, "containerd.sock.ttrpc", &format!("sleep-cri-{unique}"))
+                .unwrap_or_else(|error| panic!("a folder for containerd's socket: {error}"));
+        let socket = sockets.join("containerd.sock");
         let disable_cgroup = options.disable_cgroup.unwrap_or_else(is_cgroup2);
         let sandbox_image = format!("localhost/sleep:{version}");
         let config = format!(

@@ -38,7 +38,7 @@ use std::{
 use client::{Client, Outcome, Tally};
 use lb::LoadBalancer;
 use pods::{Cluster, Pod};
-use sleep_tests::{repo, secs};
+use sleep_tests::{cri_harness::socket_folder, repo, secs};
 
 /// The kubelet's floor for what StopContainer gets after the hook
 /// (`minimumGracePeriodInSeconds`).
@@ -449,13 +449,12 @@ fn answers(address: SocketAddr) -> bool {
 fn state_dir() -> Result<(PathBuf, PathBuf), String> {
     let dir = repo().join(format!("target/rollout/run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut socket = dir.join("lb.sock");
-    if socket.as_os_str().len() > 100 {
-        let short = PathBuf::from(format!("/run/sleep-rollout-{}", std::process::id()));
-        std::fs::create_dir_all(&short).map_err(|e| format!("{}: {e}", short.display()))?;
-        socket = short.join("lb.sock");
-    }
-    Ok((dir, socket))
+    // haproxy binds through `lb.sock.<pid>.tmp`, the longest name (pids have
+    // at most 7 digits).
+    let (sockets, _) =
+        socket_folder(&dir, "lb.sock.4194304.tmp", &format!("sleep-rollout-{}", std::process::id()))
+            .map_err(|e| format!("a folder for the load balancer's socket: {e}"))?;
+    Ok((dir, sockets.join("lb.sock")))
 }
 
 fn run(settings: &Settings) -> Result<Vec<ScenarioResult>, String> {
