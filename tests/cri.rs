@@ -26,7 +26,10 @@ use std::{
 
 use sleep_tests::{
     catches,
-    cri_harness::{Containerd, Cri, Options, Pod, PodOptions, TaskExits, children, is_running, restricted},
+    cri_harness::{
+        Containerd, Cri, Options, Pod, PodOptions, TaskExits, children, cmdline, is_running, processes,
+        restricted,
+    },
     host_arch, poll, repo, secs, wait_until_sleeping, which,
 };
 
@@ -77,10 +80,6 @@ fn innermost_pid(pid: u32) -> String {
     status_field(pid, "NSpid").split_whitespace().last().unwrap().to_string()
 }
 
-fn cmdline(pid: u32) -> Vec<u8> {
-    fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-}
-
 /// Whether the root `pid` sees is mounted read-only.
 fn root_is_read_only(pid: u32) -> bool {
     let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
@@ -93,9 +92,8 @@ fn root_is_read_only(pid: u32) -> bool {
 /// Running processes in `namespace` whose command line is `args`.
 fn find_processes(namespace: &str, args: &[&str]) -> Vec<u32> {
     let wanted: Vec<u8> = args.iter().flat_map(|arg| [arg.as_bytes(), b"\0"].concat()).collect();
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+    processes()
+        .into_iter()
         .filter(|&pid| cmdline(pid) == wanted && is_running(pid))
         .filter(|&pid| {
             fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|link| link.to_string_lossy() == namespace)
@@ -159,7 +157,7 @@ fn pods_the_kubelet_way(name: &str, options: Options) {
     let cri = containerd.cri();
 
     // No CNI config: the network is not ready, yet host-network pods run.
-    let conditions = cri.conditions();
+    let conditions = cri.conditions().expect("CRI Status");
     assert_eq!(conditions.get("RuntimeReady"), Some(&true), "{conditions:?}");
     assert_eq!(conditions.get("NetworkReady"), Some(&false), "{conditions:?}");
     let images = cri.list_images().unwrap();

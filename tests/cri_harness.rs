@@ -8,7 +8,7 @@
 //!
 //! let mut containerd = Containerd::start("example", Options::default());
 //! let cri = containerd.cri(); // Clone + Send: one per thread is fine
-//! assert_eq!(cri.conditions()["NetworkReady"], false);
+//! assert_eq!(cri.conditions().unwrap()["NetworkReady"], false);
 //! let pod = containerd.run_pod("web", PodOptions { share_process_namespace: true });
 //! let image = containerd.build_app_image("localhost/app:test", "/path/to/app".as_ref());
 //! let mut config = containerd.container_config("app", &image, &["/app"]);
@@ -55,7 +55,7 @@
 //! - [`Containerd::pod_config`] is a restricted host-network pod's config as
 //!   the kubelet sends it; change it and use [`Containerd::run_pod_with`]
 //!   for other pods. Containers log to the pod's folder
-//!   ([`Containerd::container_log`]).
+//!   ([`Containerd::log_dir`]).
 //! - [`Containerd::watch_task_exits`] records containerd's task-exit events
 //!   (`ctr events`): the exit status of processes CRI does not report, such
 //!   as the sandbox's.
@@ -90,7 +90,7 @@ use k8s_cri::v1::{image_service_client::ImageServiceClient, runtime_service_clie
 use tokio::runtime::Runtime;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::{poll, repo, secs, which, with_default_signals};
+use crate::{kill_and_reap, poll, repo, secs, which, with_default_signals};
 
 /// The containerd namespace CRI works in.
 pub const NAMESPACE: &str = "k8s.io";
@@ -238,11 +238,10 @@ impl Cri {
         self.call(service.status(api::StatusRequest { verbose: true }))
     }
 
-    /// The runtime's conditions by type (`RuntimeReady`, `NetworkReady`);
-    /// panics if `Status` fails.
-    pub fn conditions(&self) -> BTreeMap<String, bool> {
-        let status = self.status().expect("CRI Status").status.unwrap_or_default();
-        status.conditions.into_iter().map(|condition| (condition.r#type, condition.status)).collect()
+    /// The runtime's conditions by type (`RuntimeReady`, `NetworkReady`).
+    pub fn conditions(&self) -> Result<BTreeMap<String, bool>, tonic::Status> {
+        let status = self.status()?.status.unwrap_or_default();
+        Ok(status.conditions.into_iter().map(|condition| (condition.r#type, condition.status)).collect())
     }
 
     pub fn run_pod_sandbox(&self, config: &api::PodSandboxConfig) -> Result<String, tonic::Status> {
@@ -321,12 +320,6 @@ impl Cri {
         )
     }
 
-    pub fn list_containers(&self) -> Result<Vec<api::Container>, tonic::Status> {
-        let mut service = self.runtime_service.clone();
-        self.call(service.list_containers(api::ListContainersRequest { filter: None }))
-            .map(|answer| answer.containers)
-    }
-
     /// `ExecSync`, as the kubelet runs an exec hook (`timeout` 0: none) or
     /// probe; a program that cannot start is an error (gRPC UNKNOWN), not an
     /// exit code.
@@ -386,8 +379,6 @@ pub fn runtime_default_seccomp() -> api::SecurityProfile {
 
 /// Our containerd, its CRI client, and everything it made; torn down on drop.
 pub struct Containerd {
-    /// The name given to [`Containerd::start`].
-    pub name: String,
     /// `<repo>/target/cri/<name>-<pid>`: config, log, root, state, runc root.
     pub dir: PathBuf,
     /// The gRPC socket (CRI and containerd's own API).
@@ -410,6 +401,22 @@ pub struct Containerd {
     /// killed runtime leaves.
     ids: Mutex<BTreeSet<String>>,
     torn_down: bool,
+}
+
+/// The folder for unix sockets whose longest name is `longest`: `dir` when
+/// that fits in a socket path, else `/run/<short_name>`, made here and also
+/// returned second, for the caller to remove.
+pub fn socket_folder(
+    dir: &Path,
+    longest: &str,
+    short_name: &str,
+) -> std::io::Result<(PathBuf, Option<PathBuf>)> {
+    if dir.join(longest).as_os_str().len() <= SOCKET_PATH_MAX {
+        return Ok((dir.to_path_buf(), None));
+    }
+    let short = Path::new("/run").join(short_name);
+    fs::create_dir_all(&short)?;
+    Ok((short.clone(), Some(short)))
 }
 
 /// Whether `/sys/fs/cgroup` is the cgroup v2 (unified) hierarchy.
@@ -454,15 +461,11 @@ impl Containerd {
         for sub in ["cni/conf", "cni/bin"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        let mut socket_dir = None;
-        let mut socket = dir.join("containerd.sock");
         // The ttrpc socket's name is the longer one.
-        if socket.as_os_str().len() + ".ttrpc".len() > SOCKET_PATH_MAX {
-            let short = PathBuf::from(format!("/run/sleep-cri-{unique}"));
-            fs::create_dir_all(&short).unwrap();
-            socket = short.join("containerd.sock");
-            socket_dir = Some(short);
-        }
+        let (sockets, socket_dir) =
+            socket_folder(&dir, "containerd.sock.ttrpc", &format!("sleep-cri-{unique}"))
+                .unwrap_or_else(|error| panic!("a folder for containerd's socket: {error}"));
+        let socket = sockets.join("containerd.sock");
         let disable_cgroup = options.disable_cgroup.unwrap_or_else(is_cgroup2);
         let sandbox_image = format!("localhost/sleep:{version}");
         let config = format!(
@@ -522,7 +525,6 @@ disabled_plugins = [
         let cri = Cri::new(&socket);
         // From here on, drop tears everything down, whatever fails next.
         let mut this = Containerd {
-            name: name.into(),
             cgroup_root: format!("sleep-cri-{unique}"),
             dir,
             socket,
@@ -543,11 +545,8 @@ disabled_plugins = [
         });
         assert!(up.is_some(), "no socket {} after 30 s:\n{}", this.socket.display(), this.log());
         let ready = poll(secs(30.0), || {
-            let conditions = this.cri.status().ok()?.status?.conditions;
-            conditions
-                .iter()
-                .any(|condition| condition.r#type == "RuntimeReady" && condition.status)
-                .then_some(())
+            let conditions = this.cri.conditions().ok()?;
+            conditions.get("RuntimeReady").copied().unwrap_or(false).then_some(())
         });
         assert!(ready.is_some(), "CRI not RuntimeReady after 30 s:\n{}", this.log());
         let sandbox_image = this.sandbox_image.clone();
@@ -565,17 +564,11 @@ disabled_plugins = [
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
 
-    /// containerd's PID (until torn down).
-    pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(Child::id)
-    }
-
     /// SIGKILLs containerd itself, leaving its shims and pods running (the
     /// teardown then has to clean up after it).
     pub fn kill(&mut self) {
         if let Some(process) = &mut self.process {
-            process.kill().unwrap();
-            process.wait().unwrap();
+            kill_and_reap(process);
         }
     }
 
@@ -708,8 +701,8 @@ disabled_plugins = [
     /// pod named `name`: no hostname (host network has no UTS namespace of
     /// its own), the pod's RuntimeDefault seccomp profile for the sandbox
     /// too, its cgroup parent under [`Containerd::cgroup_root`], and its
-    /// containers' logs in [`Containerd::log_dir`] (see
-    /// [`Containerd::container_log`]). The sandbox's user is the image's.
+    /// containers' logs in [`Containerd::log_dir`]. The sandbox's user is
+    /// the image's.
     pub fn pod_config(&self, name: &str, options: PodOptions) -> api::PodSandboxConfig {
         use api::NamespaceMode;
         let pid = if options.share_process_namespace { NamespaceMode::Pod } else { NamespaceMode::Container };
@@ -760,12 +753,6 @@ disabled_plugins = [
     /// Where the containers of pod `pod_name` log (the pod's `log_directory`).
     pub fn log_dir(&self, pod_name: &str) -> PathBuf {
         self.dir.join("logs").join(pod_name)
-    }
-
-    /// What container `name` of pod `pod_name` wrote so far, in CRI's log
-    /// format (`TIME STREAM P|F TEXT` lines).
-    pub fn container_log(&self, pod_name: &str, name: &str) -> String {
-        fs::read_to_string(self.log_dir(pod_name).join(format!("{name}.log"))).unwrap_or_default()
     }
 
     /// A container config: `image`, and `command` in place of the image's
@@ -853,7 +840,7 @@ disabled_plugins = [
         processes()
             .into_iter()
             .filter(|&pid| {
-                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmdline = cmdline(pid);
                 let mut args = cmdline.split(|&byte| byte == 0);
                 let is_shim = args.next().is_some_and(|program| {
                     Path::new(std::ffi::OsStr::from_bytes(program))
@@ -1092,8 +1079,7 @@ impl TaskExits {
 
 impl Drop for TaskExits {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        kill_and_reap(&mut self.process);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -1127,7 +1113,7 @@ fn wait_until_exec_done(pid: u32) {
 }
 
 /// Every PID in /proc.
-fn processes() -> Vec<u32> {
+pub fn processes() -> Vec<u32> {
     let entries = fs::read_dir("/proc").into_iter().flatten();
     entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
@@ -1149,10 +1135,15 @@ pub fn is_running(pid: u32) -> bool {
     stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
 }
 
+/// `pid`'s command line, each argument NUL-terminated (empty when it is
+/// gone, a zombie, or a kernel thread).
+pub fn cmdline(pid: u32) -> Vec<u8> {
+    fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+}
+
 /// A process's command line, for reports.
 fn describe(pid: u32) -> String {
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string()
+    String::from_utf8_lossy(&cmdline(pid)).replace('\0', " ").trim().to_string()
 }
 
 /// Sends `signal` to `pid`; a process that is already gone (ESRCH) is fine:

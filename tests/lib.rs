@@ -213,6 +213,16 @@ pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
     })
 }
 
+/// Kills `child` (a process this program started) if it is still running,
+/// and reaps it. One that has exited already is not an error: in teardown
+/// it may end on its own at any moment.
+pub fn kill_and_reap(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
 /// Sends `signal` to a process this test started.
 pub fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) has no memory effects; the pid is one of our processes.

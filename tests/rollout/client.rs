@@ -65,7 +65,7 @@ impl Tally {
     }
 
     pub fn failures(&self) -> u64 {
-        self.requests() - self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0)
+        self.requests() - self.count(Outcome::Ok)
     }
 
     pub fn count(&self, outcome: Outcome) -> u64 {
@@ -144,7 +144,7 @@ impl Drop for Client {
 }
 
 /// One `GET /` on a new connection.
-fn request(target: SocketAddr) -> Outcome {
+pub(crate) fn request(target: SocketAddr) -> Outcome {
     let of_error = |error: std::io::Error| match error.kind() {
         ErrorKind::ConnectionRefused => Outcome::Refused,
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => Outcome::Reset,

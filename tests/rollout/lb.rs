@@ -99,13 +99,13 @@ impl LoadBalancer {
     /// dynamic server), then enabled.
     pub fn register(&self, name: &str, target: SocketAddr) -> Result<(), String> {
         self.command_expecting(&format!("add server {BACKEND}/{name} {target}"), "New server registered")?;
-        self.command_expecting(&format!("enable server {BACKEND}/{name}"), "")?;
+        self.command(&format!("enable server {BACKEND}/{name}"))?;
         self.expect_state(name, ADMIN_STATE_READY)
     }
 
     /// Deregisters a target: no new requests go to it, in-flight ones finish.
     pub fn deregister(&self, name: &str) -> Result<(), String> {
-        self.command_expecting(&format!("set server {BACKEND}/{name} state maint"), "")?;
+        self.command(&format!("set server {BACKEND}/{name} state maint"))?;
         self.expect_state(name, ADMIN_STATE_MAINT)
     }
 
@@ -156,7 +156,7 @@ const ADMIN_STATE_MAINT: &str = "1";
 
 impl Drop for LoadBalancer {
     fn drop(&mut self) {
-        crate::stop_child(&mut self.process);
+        sleep_tests::kill_and_reap(&mut self.process);
     }
 }
 

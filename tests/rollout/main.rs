@@ -27,7 +27,7 @@ mod report;
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode},
+    process::{Command, ExitCode},
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc,
@@ -35,9 +35,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use client::{Client, Tally};
+use client::{Client, Outcome, Tally};
 use lb::LoadBalancer;
 use pods::{Cluster, Pod};
+use sleep_tests::{cri_harness::socket_folder, repo, secs};
 
 /// The kubelet's floor for what StopContainer gets after the hook
 /// (`minimumGracePeriodInSeconds`).
@@ -276,19 +277,6 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Kills a process this program started, by its PID, and reaps it. One that
-/// has exited already is not an error.
-pub fn stop_child(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
-fn repo() -> PathBuf {
-    sleep_tests::repo()
-}
-
 /// Builds the app, static and offline, as scripts/bench builds bench/go-sleep.
 fn build_app(work: &Path) -> Result<PathBuf, String> {
     let go = Path::new("/usr/bin/go");
@@ -330,7 +318,7 @@ impl Setup {
         self.next_pod += 1;
         let name = format!("app-{}", self.next_pod);
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let pod = self.cluster.run_pod(&name, address)?;
+        let pod = self.cluster.run_pod(&name, address);
         let start = Instant::now();
         while !answers(address) {
             stop_if_interrupted()?;
@@ -364,7 +352,7 @@ impl Setup {
         self.lb.deregister(&old.name)?;
         self.lb.delete(&old.name);
         self.cluster.stop_container(&old, MINIMUM_STOP_TIMEOUT)?;
-        self.cluster.remove_pod(old)?;
+        self.cluster.remove_pod(old);
         Ok(ScenarioResult { scenario: scenario.clone(), rollouts })
     }
 
@@ -402,7 +390,7 @@ impl Setup {
         std::thread::sleep(TAIL);
         let tally = client.stop();
         self.lb.delete(&old.name);
-        self.cluster.remove_pod(old)?;
+        self.cluster.remove_pod(old);
         let duration = started.elapsed();
 
         let since_deletion = |due: &Duration| due.as_secs_f64() - deleted_at.as_secs_f64();
@@ -451,21 +439,9 @@ fn kubelet_stop(
     })
 }
 
-/// Whether an HTTP GET to `address` answers 200 (the readiness probe).
+/// Whether a GET to `address` answers 200 (the readiness probe).
 fn answers(address: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut response = Vec::new();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n").is_ok()
-        && stream.read_to_end(&mut response).is_ok()
-        && response.starts_with(b"HTTP/1.1 200 ")
-}
-
-fn secs(seconds: f64) -> Duration {
-    Duration::from_secs_f64(seconds)
+    client::request(address) == Outcome::Ok
 }
 
 /// The folder for this run's state, under target/ (never TMPDIR), and the
@@ -473,20 +449,19 @@ fn secs(seconds: f64) -> Duration {
 fn state_dir() -> Result<(PathBuf, PathBuf), String> {
     let dir = repo().join(format!("target/rollout/run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut socket = dir.join("lb.sock");
-    if socket.as_os_str().len() > 100 {
-        let short = PathBuf::from(format!("/run/sleep-rollout-{}", std::process::id()));
-        std::fs::create_dir_all(&short).map_err(|e| format!("{}: {e}", short.display()))?;
-        socket = short.join("lb.sock");
-    }
-    Ok((dir, socket))
+    // haproxy binds through `lb.sock.<pid>.tmp`, the longest name (pids have
+    // at most 7 digits).
+    let (sockets, _) =
+        socket_folder(&dir, "lb.sock.4194304.tmp", &format!("sleep-rollout-{}", std::process::id()))
+            .map_err(|e| format!("a folder for the load balancer's socket: {e}"))?;
+    Ok((dir, sockets.join("lb.sock")))
 }
 
 fn run(settings: &Settings) -> Result<Vec<ScenarioResult>, String> {
     let (dir, socket) = state_dir()?;
     let result = (|| {
         let app = build_app(&dir)?;
-        let cluster = Cluster::start(&app)?;
+        let cluster = Cluster::start(&app);
         let lb = match LoadBalancer::start(&dir, &socket) {
             Ok(lb) => lb,
             Err(message) => {

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, path::Path};
 
-use sleep_tests::cri_harness::{self, Containerd, Cri, Options, PodOptions};
+use sleep_tests::cri_harness::{self, Containerd, Options, PodOptions};
 
 /// One pod: its sandbox, its app container, the address the app listens on.
 pub struct Pod {
@@ -17,34 +17,33 @@ pub struct Pod {
 /// containerd with the CRI plugin, and the app image imported into it.
 pub struct Cluster {
     containerd: Containerd,
-    cri: Cri,
     image: String,
 }
 
 impl Cluster {
     /// Starts containerd (state under target/cri) and builds the app image.
-    pub fn start(app: &Path) -> Result<Cluster, String> {
+    pub fn start(app: &Path) -> Cluster {
         let containerd = Containerd::start("rollout", Options::default());
-        let cri = containerd.cri();
         let image = containerd.build_app_image("localhost/rollout-app:test", app);
-        Ok(Cluster { containerd, cri, image })
+        Cluster { containerd, image }
     }
 
     /// RunPodSandbox, CreateContainer, StartContainer: the app, as the
     /// image's non-root user with a read-only root, on `address`.
-    pub fn run_pod(&self, name: &str, address: SocketAddr) -> Result<Pod, String> {
+    pub fn run_pod(&self, name: &str, address: SocketAddr) -> Pod {
         let sandbox = self.containerd.run_pod(name, PodOptions::default());
         let listen = address.to_string();
         let mut config = self.containerd.container_config("app", &self.image, &["/app", "-listen", &listen]);
         config.linux.get_or_insert_default().security_context = Some(cri_harness::restricted());
         let app = self.containerd.start_container(&sandbox, config);
-        Ok(Pod { name: name.to_string(), sandbox, app })
+        Pod { name: name.to_string(), sandbox, app }
     }
 
     /// ExecSync in the app container; its exit code.
     pub fn exec_sync(&self, pod: &Pod, command: &[&str], timeout_seconds: i64) -> Result<i32, String> {
         let exec = self
-            .cri
+            .containerd
+            .cri()
             .exec_sync(&pod.app.id, command, timeout_seconds)
             .map_err(|status| format!("ExecSync {command:?} in {}: {status:?}", pod.name))?;
         Ok(exec.exit_code)
@@ -52,7 +51,8 @@ impl Cluster {
 
     /// StopContainer on the app container (SIGTERM, SIGKILL after the timeout).
     pub fn stop_container(&self, pod: &Pod, timeout_seconds: i64) -> Result<(), String> {
-        self.cri
+        self.containerd
+            .cri()
             .stop_container(&pod.app.id, timeout_seconds)
             .map_err(|status| format!("StopContainer in {}: {status:?}", pod.name))
     }
@@ -60,7 +60,8 @@ impl Cluster {
     /// The app container's exit code, once it has stopped.
     pub fn exit_code(&self, pod: &Pod) -> Result<i32, String> {
         let status = self
-            .cri
+            .containerd
+            .cri()
             .container_status(&pod.app.id)
             .map_err(|status| format!("ContainerStatus in {}: {status:?}", pod.name))?;
         status
@@ -70,9 +71,8 @@ impl Cluster {
     }
 
     /// StopPodSandbox and RemovePodSandbox.
-    pub fn remove_pod(&self, pod: Pod) -> Result<(), String> {
+    pub fn remove_pod(&self, pod: Pod) {
         self.containerd.remove_pod(&pod.sandbox);
-        Ok(())
     }
 
     /// Removes every pod, stops containerd by its PID; an error when

@@ -66,11 +66,15 @@ fn scenario(results: &[ScenarioResult], number: u32) -> Option<&ScenarioResult> 
     results.iter().find(|result| result.scenario.number == number)
 }
 
+/// Scenario `number`'s requests over all its rollouts (none when it did not run).
+fn total(results: &[ScenarioResult], number: u32) -> Tally {
+    scenario(results, number).map(|result| result.total()).unwrap_or_default()
+}
+
 /// `rollout: without the hook X of N requests failed; with /sleep Y of M`
 /// (scenarios 1 and 3).
 pub fn last_line(results: &[ScenarioResult]) -> String {
-    let figures = |number| scenario(results, number).map(|result| result.total()).unwrap_or_default();
-    let (without, with) = (figures(1), figures(3));
+    let (without, with) = (total(results, 1), total(results, 3));
     format!(
         "rollout: without the hook {} of {} requests failed; with /sleep {} of {}",
         without.failures(),
@@ -146,7 +150,7 @@ fn command_line(program: &str, args: &[&str]) -> String {
 
 /// The commit measured at, with "+ changes" when the tree is not clean.
 fn commit() -> String {
-    let repo = crate::repo();
+    let repo = sleep_tests::repo();
     let repo = repo.to_str().unwrap_or(".");
     let head = command_line("git", &["-C", repo, "rev-parse", "--short=12", "HEAD"]);
     let dirty =
@@ -173,8 +177,8 @@ fn window_text(rollout: &Rollout) -> String {
 
 /// The README's block: headline figures and the link.
 pub fn readme_block(results: &[ScenarioResult], commit: &str) -> String {
-    let total = |number| scenario(results, number).map(|result| result.total()).unwrap_or_default();
-    let (without, short, with, trap) = (total(1), total(2), total(3), total(4));
+    let (without, short, with, trap) =
+        (total(results, 1), total(results, 2), total(results, 3), total(results, 4));
     let trap_hook = scenario(results, 4).map_or(String::new(), |result| {
         codes(&result.rollouts, |r| r.hook.map_or("none".into(), |(code, _)| code.to_string()))
     });
@@ -365,7 +369,7 @@ Versions: {haproxy}; {containerd}; {go}.
 
 /// Writes docs/rollout.md, and the README's block when the README has the markers.
 pub fn write_docs(settings: &Settings, results: &[ScenarioResult], elapsed: Duration) -> Result<(), String> {
-    let repo = crate::repo();
+    let repo = sleep_tests::repo();
     let commit = commit();
     let docs = repo.join("docs/rollout.md");
     std::fs::write(&docs, docs_text(settings, results, elapsed, &commit))
