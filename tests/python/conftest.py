@@ -29,6 +29,7 @@ import arches as arch_table  # noqa: E402  (scripts/arches.py, found through the
 # container /tmp lies on overlayfs, and Linux refuses an overlay upperdir that
 # is itself on overlay.
 RUNTIME_STATE = REPO / "target" / "runtime"
+CGROUPS = Path("/sys/fs/cgroup")
 
 
 def runtime_state_dir(name: str) -> Path:
@@ -64,6 +65,58 @@ def stop_process(process: subprocess.Popen, timeout: float) -> None:
         process.wait()
 
 
+def mounts_under(*paths: Path) -> list[str]:
+    """The mount points, in mount order, under any of `paths`."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return [point for point in points if any(point.startswith(str(path)) for path in paths)]
+
+
+def processes_naming(*texts: str) -> list[int]:
+    """PIDs whose command line names any of `texts` (paths of a test's own)."""
+    wanted = [text.encode() for text in texts]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue   # gone meanwhile
+            if any(text in cmdline for text in wanted):
+                found.append(int(entry.name))
+    return found
+
+
+def cgroup_folders(name: str) -> list[Path]:
+    """The cgroup folders called `name` at the top of each hierarchy: one per
+    controller on cgroup v1, the unified one on v2."""
+    return sorted(CGROUPS.glob(f"*/{name}")) + sorted(CGROUPS.glob(name))
+
+
+def sha256sums(path: Path) -> dict[str, str]:
+    """{file name: digest} of a sha256sum listing such as dist/SHA256SUMS."""
+    listed = {}
+    for line in path.read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        listed[name] = digest
+    return listed
+
+
+def git(*args) -> str:
+    """What git prints, in the checkout, less the final newline."""
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def commit_time() -> int:
+    """The Unix time of HEAD's commit, which the release build stamps."""
+    return int(git("log", "-1", "--format=%ct", "HEAD"))
+
+
+def toolchain_channel() -> str:
+    """The Rust toolchain rust-toolchain.toml pins."""
+    return tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
+
+
 def all_arches() -> list[str]:
     """The arch names of arches.txt, in order."""
     return [arch.name for arch in arch_table.load()]
@@ -96,7 +149,7 @@ def arch_platform(arch: str) -> str:
 def private_buildah(work: Path):
     """buildah (as root) with its vfs storage, temp files and network config
     under `work`, so nothing lands in the machine's own; the caller removes
-    `work / "storage"` when done. Returns run(*args): the finished process."""
+    `work` (storage included) when done, in a `finally`. Returns run(*args): the finished process."""
     storage = ["--storage-driver", "vfs", "--root", str(work / "storage"), "--runroot", str(work / "run")]
     # buildah's network lock file would go to /etc/cni/net.d.
     (work / "containers.conf").write_text(f'[network]\nnetwork_config_dir = "{work}/cni"\n')

@@ -25,7 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cargo_package, default_signals, private_buildah, runtime_state_dir, stop_process
+from conftest import (
+    REPO, cargo_package, cgroup_folders, default_signals, mounts_under, private_buildah, processes_naming,
+    runtime_state_dir, stop_process,
+)
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 VERSION = cargo_package()["version"]
@@ -37,11 +40,6 @@ NOT_IN_PATH = 'exec: "sleep": executable file not found in $PATH'
 # (runc's state goes to the test's dir: --runc-root); the empty folders are
 # removed afterwards if this test made them.
 SHIM_STATE = Path("/run/containerd")
-
-
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as mountinfo:
-        return [line.split()[4] for line in mountinfo if line.split()[4].startswith(str(path))]
 
 
 class Containerd:
@@ -144,19 +142,10 @@ disabled_plugins = [
 
     def shims(self) -> list[int]:
         """PIDs of the shims serving this containerd (their command line names its socket)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and str(self.socket).encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass   # gone meanwhile
-        return found
+        return processes_naming(str(self.socket))
 
     def cgroup_folders(self) -> list[Path]:
-        return sorted(Path("/sys/fs/cgroup").glob(f"*{self.cgroup_parent}")) + sorted(
-            Path("/sys/fs/cgroup").glob(f"{self.cgroup_parent.lstrip('/')}")
-        )
+        return cgroup_folders(self.cgroup_parent.lstrip("/"))
 
     def stop(self):
         """Deletes every task and container, stops containerd by its PID, and
@@ -323,25 +312,25 @@ def app_image(containerd, imported):
     The app is a stand-in that stays up: a copy of dist's amd64 sleep, run
     as `/app infinity`."""
     work = runtime_state_dir("app")
-    example = (REPO / "examples/Dockerfile.app").read_text()
-    registry_ref = f"ghcr.io/sleep-developers/sleep:{VERSION}"
-    base = "gcr.io/distroless/static-debian12:nonroot"
-    assert example.count(registry_ref) == 1 and example.count(f"FROM {base}\n") == 1
-    dockerfile = example.replace(f"FROM {base}\n", "FROM scratch\n").replace(registry_ref, IMAGE)
-    dockerfile += f"COPY --from={IMAGE} /sleep /usr/local/bin/sleep\n"
-    (work / "Dockerfile").write_text(dockerfile)
-    context = work / "context"
-    context.mkdir()
-    shutil.copy(REPO / "dist/sleep-linux-amd64", context / "app")
-
-    run_buildah = private_buildah(work)
-
-    def buildah(*args):
-        result = run_buildah(*args)
-        assert result.returncode == 0, f"buildah {' '.join(args)}: {result.stderr}"
-        return result
-
     try:
+        example = (REPO / "examples/Dockerfile.app").read_text()
+        registry_ref = f"ghcr.io/sleep-developers/sleep:{VERSION}"
+        base = "gcr.io/distroless/static-debian12:nonroot"
+        assert example.count(registry_ref) == 1 and example.count(f"FROM {base}\n") == 1
+        dockerfile = example.replace(f"FROM {base}\n", "FROM scratch\n").replace(registry_ref, IMAGE)
+        dockerfile += f"COPY --from={IMAGE} /sleep /usr/local/bin/sleep\n"
+        (work / "Dockerfile").write_text(dockerfile)
+        context = work / "context"
+        context.mkdir()
+        shutil.copy(REPO / "dist/sleep-linux-amd64", context / "app")
+
+        run_buildah = private_buildah(work)
+
+        def buildah(*args):
+            result = run_buildah(*args)
+            assert result.returncode == 0, f"buildah {' '.join(args)}: {result.stderr}"
+            return result
+
         buildah("pull", "--quiet", "--platform", "linux/amd64", f"oci-archive:{ARCHIVE}:{VERSION}")
         buildah("tag", buildah("images", "--quiet", "--no-trunc").stdout.split()[0], IMAGE)
         buildah(
@@ -349,11 +338,10 @@ def app_image(containerd, imported):
             "--file", str(work / "Dockerfile"), "--tag", "localhost/app:test", str(context),
         )
         buildah("push", "--quiet", "localhost/app:test", f"oci-archive:{work}/app.tar:test")
+        containerd.ctr("images", "import", "--base-name", "localhost/app", str(work / "app.tar"))
+        return "localhost/app:test"
     finally:
-        shutil.rmtree(work / "storage", ignore_errors=True)
-    containerd.ctr("images", "import", "--base-name", "localhost/app", str(work / "app.tar"))
-    shutil.rmtree(work)   # containerd holds its own copy now
-    return "localhost/app:test"
+        shutil.rmtree(work, ignore_errors=True)   # containerd holds its own copy of the image
 
 
 def test_app_image_built_with_copy_from_runs_the_hook(containerd, app_image):

@@ -10,14 +10,13 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from conftest import (
     REPO, all_arches, arch_platform, cargo_package, context_files, copy_build_context, docker_platform,
-    dockerignored, flags, parse_dockerfile, private_buildah, runtime_state_dir, stages, unquote,
+    dockerignored, flags, parse_dockerfile, private_buildah, runtime_state_dir, stages, toolchain_channel, unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -159,7 +158,7 @@ class TestBuildStage:
         assert flags(build_stage[0]) == {"platform": "$BUILDPLATFORM"}
 
     def test_rust_image_is_the_pinned_toolchain(self, build_stage):
-        channel = tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
+        channel = toolchain_channel()
         image = build_stage[0].value[0]
         assert re.fullmatch(rf"rust:{re.escape(channel)}-slim-[a-z]+", image), image
 

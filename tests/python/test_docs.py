@@ -4,7 +4,6 @@ short, each generated block has the markers its writer looks for, and what the
 tests read from a document is where they look for it."""
 
 import re
-import tomllib
 import importlib.util
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from conftest import REPO, cargo_package
+from conftest import REPO, all_arches, cargo_package, toolchain_channel
 from test_examples import README_VERSION
 
 README = REPO / "README.md"
@@ -115,7 +114,7 @@ def test_the_sizes_table_is_in_the_size_log_between_the_markers_scripts_sizes_wr
     table = text[text.index(sizes.TABLE_START):text.index(sizes.TABLE_END)].splitlines()[1:]
     assert table[:2] == sizes.TABLE_HEAD
     arches = [row.split("|")[1].strip() for row in table[2:]]
-    assert arches == [arch.name for arch in sizes.arches.load()], "one row per arch of arches.txt, in order"
+    assert arches == all_arches(), "one row per arch of arches.txt, in order"
     for path in DOCUMENTS:
         if path != SIZE_LOG:
             assert sizes.TABLE_HEAD[0] not in path.read_text(), f"{path.name}: a second copy of the sizes table"
@@ -165,7 +164,7 @@ def test_the_moved_documents_name_only_cargo_tomls_version(path):
 
 
 def test_internals_names_the_pinned_toolchain():
-    channel = tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
+    channel = toolchain_channel()
     major_minor = ".".join(channel.split(".")[:2])
     named = set(re.findall(r"Rust (\d+\.\d+)", INTERNALS.read_text()))
     assert named == {major_minor}, f"docs/internals.md names Rust {named}, rust-toolchain.toml pins {channel}"
@@ -202,8 +201,8 @@ def byte_figures(comments: str) -> list[str]:
 
 
 def size_headings() -> set[str]:
-    return {line.lstrip("#").strip() for line in (REPO / "docs/size.md").read_text().splitlines()
-            if line.startswith("#")}
+    """The headings of docs/size.md, outside its code blocks."""
+    return set(HEADING.findall(prose(SIZE_LOG.read_text())))
 
 
 def comment_sources() -> list[tuple[Path, str]]:

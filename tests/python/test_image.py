@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, all_arches, cargo_package, docker_platform, runner
+from conftest import REPO, all_arches, cargo_package, commit_time, docker_platform, git, runner
 
 ARCHIVE = REPO / "dist/sleep-oci.tar"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -57,10 +57,6 @@ def platform_of(arch: str) -> dict:
     """arm-v7 -> {"architecture": "arm", "os": "linux", "variant": "v7"}."""
     architecture, variant = docker_platform(arch)
     return {"architecture": architecture, "os": "linux", **({"variant": variant} if variant else {})}
-
-
-def git(*args) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +108,14 @@ class TestLayout:
         assert entry["Layers"] == ["blobs/" + layer["digest"].replace(":", "/") for layer in manifest["layers"]]
 
     def test_tar_members_are_fixed_root_owned_at_the_commit_time(self):
-        commit_time = int(git("log", "-1", "--format=%ct", "HEAD"))
+        committed = commit_time()
         with tarfile.open(ARCHIVE) as tar:
             members = tar.getmembers()
         names = [m.name for m in members]
         assert names[-3:] == ["index.json", "manifest.json", "oci-layout"]
         assert names[:2] == ["blobs", "blobs/sha256"]
         assert names[2:-3] == sorted(names[2:-3])
-        assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, commit_time)}, (
+        assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, committed)}, (
             f"{ARCHIVE} was made from another commit: run scripts/image"
         )
         assert {m.mode for m in members if m.isfile()} == {0o644}
@@ -154,8 +150,8 @@ class TestEachPlatform:
 
     def test_labels_name_this_version_commit_and_commit_time(self, archive, index, arch):
         _, config, _ = image(archive, index, arch)
-        commit_time = datetime.fromtimestamp(int(git("log", "-1", "--format=%ct", "HEAD")), timezone.utc)
-        created = commit_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        committed = datetime.fromtimestamp(commit_time(), timezone.utc)
+        created = committed.strftime("%Y-%m-%dT%H:%M:%SZ")
         labels = config["config"]["Labels"]
         assert labels.get(f"{LABEL}revision") == git("rev-parse", "HEAD"), (
             f"{ARCHIVE} was made from another commit: run scripts/image"

@@ -17,6 +17,7 @@ and skopeo, the containers/image library keeps its small digest cache in
 
 import os
 import re
+import resource
 import shlex
 import secrets
 import shutil
@@ -28,14 +29,14 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    REPO, cargo_package, default_signals, docker_platform, host_arch, runtime_state_dir, stop_process,
+    CGROUPS, REPO, cargo_package, cgroup_folders, default_signals, docker_platform, host_arch, mounts_under,
+    processes_naming, runtime_state_dir, stop_process,
 )
 
 VERSION = cargo_package()["version"]
 # dockerd makes its plugin folder here whatever its exec root; removed
 # afterwards, when empty, if this test made it.
 DOCKER_PLUGINS = Path("/run/docker/plugins")
-CGROUPS = Path("/sys/fs/cgroup")
 IMAGE = f"localhost/sleep:{VERSION}"
 USAGE_ERROR = "sleep: invalid time interval 'abc'\nTry 'sleep --help' for more information.\n"
 
@@ -71,25 +72,6 @@ def argv(line: str, container: str = "") -> list[str]:
     if match := re.fullmatch(r"c=\$\((.*)\)", line):
         line = match.group(1)
     return shlex.split(line.replace('"$c"', shlex.quote(container)))
-
-
-def mounts_under(*paths: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as mountinfo:
-        points = [line.split()[4] for line in mountinfo]
-    return [point for point in points if any(point.startswith(str(path)) for path in paths)]
-
-
-def processes_naming(text: str) -> list[int]:
-    """PIDs whose command line names `text` (a path of this test's own)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass   # gone meanwhile
-    return found
 
 
 def short_run_dir(prefix: str) -> Path:
@@ -140,8 +122,8 @@ def podman():
     run_root = short_run_dir("sleep-podman-")
     # Podman's cgroup parent, in each hierarchy; removed at the end if this
     # test made it and no one else uses it.
-    parents_before = set(CGROUPS.glob("*/libpod_parent")) | set(CGROUPS.glob("libpod_parent"))
-    hard_nofile = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True, check=True).stdout.strip()
+    parents_before = set(cgroup_folders("libpod_parent"))
+    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     # - ulimits: Podman's defaults need CAP_SYS_RESOURCE, which root lacks
     #   here (rc 126, "error setting rlimit"); nofile at most the hard limit.
     # - pids_limit 0: no pids.max write (it failed under a cgroup v2 simulation).
@@ -177,7 +159,7 @@ network_config_dir = "{state}/cni"
     finally:
         runtime.run(["podman", "rm", "--all", "--force", "--time", "0"])
         runtime.run(["podman", "rmi", "--all", "--force"])
-        left = processes_naming(str(run_root)) + processes_naming(str(state))
+        left = processes_naming(str(run_root), str(state))
         leftovers = mounts_under(state, run_root)
         # Every container this test made, from Podman's event log; runc
         # removes each one's cgroup (libpod_parent/libpod-ID) with it.
@@ -185,7 +167,7 @@ network_config_dir = "{state}/cni"
         made = set(re.findall(r'"ID":"([0-9a-f]{64})"', events.read_text())) if events.exists() else set()
         cgroups = [path for path in CGROUPS.glob("**/libpod_parent/*")
                    if any(container in path.name for container in made)]
-        for parent in set(CGROUPS.glob("*/libpod_parent")) | set(CGROUPS.glob("libpod_parent")):
+        for parent in cgroup_folders("libpod_parent"):
             if parent not in parents_before:
                 try:
                     parent.rmdir()
@@ -292,7 +274,7 @@ class TestPodman(ReadmeCommands):
             assert bare.returncode == 127
             assert "executable file not found in $PATH" in bare.stderr
         finally:
-            podman.run(["podman", "rm", "--force", "--time", "0", container])
+            podman.run([*self.remove_container, container])
             podman.run(["podman", "rmi", "--force", "localhost/app"])
 
     def test_pull_arch_arm64_picks_that_platform(self, podman, podman_loaded):
@@ -341,9 +323,6 @@ class Dockerd:
             time.sleep(0.1)
         raise AssertionError(f"dockerd not ready in 60 s: {(self.state / 'dockerd.log').read_text()}")
 
-    def cgroup_folders(self) -> list[Path]:
-        return sorted(CGROUPS.glob(f"*/{self.name}")) + sorted(CGROUPS.glob(self.name))
-
     def stop(self):
         """Removes every container, stops dockerd by its PID (it stops its
         containerd), and checks what is left."""
@@ -363,18 +342,25 @@ class Dockerd:
         self.leftover_mounts = mounts_under(self.state, self.run_root)
         for point in reversed(self.leftover_mounts):
             subprocess.run(["umount", "--lazy", point], check=False)
-        self.leftover_cgroups = self.cgroup_folders()
-        for folder in reversed(self.leftover_cgroups):
-            for child in sorted(folder.glob("*/"), reverse=True):
-                if child.is_dir():
-                    child.rmdir()
-            folder.rmdir()   # fails, and so fails the test, if anything still runs in it
-        if not self.plugins_existed:
-            for folder in (DOCKER_PLUGINS, DOCKER_PLUGINS.parent):
-                if folder.is_dir() and not any(folder.iterdir()):
+        # dockerd leaves its cgroup parent (and containers' folders in it) in
+        # each hierarchy; one still in use stays, and the fixture reports it.
+        try:
+            for folder in reversed(cgroup_folders(self.name)):
+                try:
+                    for child in sorted(folder.glob("*/"), reverse=True):
+                        if child.is_dir():
+                            child.rmdir()
                     folder.rmdir()
-        shutil.rmtree(self.state, ignore_errors=True)
-        shutil.rmtree(self.run_root, ignore_errors=True)
+                except OSError:
+                    pass   # something still runs in it
+        finally:
+            self.leftover_cgroups = cgroup_folders(self.name)
+            if not self.plugins_existed:
+                for folder in (DOCKER_PLUGINS, DOCKER_PLUGINS.parent):
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+            shutil.rmtree(self.state, ignore_errors=True)
+            shutil.rmtree(self.run_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -388,6 +374,7 @@ def docker():
         daemon.stop()
         assert not daemon.leftover_processes, f"processes left behind: {daemon.leftover_processes}"
         assert not daemon.leftover_mounts, f"mounts left behind: {daemon.leftover_mounts}"
+        assert not daemon.leftover_cgroups, f"cgroup folders left behind: {daemon.leftover_cgroups}"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, all_arches, copy_build_context, docker_platform, parse_dockerfile, stages
+from conftest import REPO, all_arches, copy_build_context, docker_platform, parse_dockerfile, sha256sums, stages
 
 
 
@@ -63,11 +63,7 @@ def test_two_builds_at_different_paths_are_bit_identical(trees):
 
 def test_sha256sums_lists_every_binary_and_checks(trees):
     short, _, _, _ = trees
-    lines = (short / "dist/SHA256SUMS").read_text().splitlines()
-    listed = {}
-    for line in lines:
-        digest, name = line.split("  ", 1)
-        listed[name] = digest
+    listed = sha256sums(short / "dist/SHA256SUMS")
     assert set(listed) == {f"sleep-linux-{arch}" for arch in all_arches()}
     for name, digest in listed.items():
         assert hashlib.sha256((short / "dist" / name).read_bytes()).hexdigest() == digest

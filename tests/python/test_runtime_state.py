@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import REPO, runtime_state_dir
+from conftest import REPO, mounts_under, runtime_state_dir
 
 
 class Suite(NamedTuple):
@@ -49,11 +49,6 @@ SUITES = [
     pytest_suite("podman-docker", "tests/python/test_podman_docker.py"),
     Suite("rollout", ["scripts/rollout", "--smoke"], 900),   # pods through CRI behind haproxy
 ]
-
-
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as mountinfo:
-        return [line.split()[4] for line in mountinfo if line.split()[4].startswith(str(path))]
 
 
 def mount_overlay(base: Path) -> subprocess.CompletedProcess:

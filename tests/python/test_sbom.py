@@ -16,14 +16,10 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from conftest import REPO, all_arches, arch_row, cargo_package
+from conftest import REPO, all_arches, arch_row, cargo_package, commit_time, sha256sums, toolchain_channel
 
 SBOM = REPO / "dist/sleep.cdx.json"
 TARGET_PROPERTY = "cdx:rustc:sbom:target:triple"
-
-
-def git(*args) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def validation_error(text: str):
@@ -51,10 +47,6 @@ def cargo_licenses() -> dict[str, str]:
         cwd=REPO, capture_output=True, text=True, check=True,
     )
     return {p["name"]: p["license"] for p in json.loads(result.stdout)["packages"]}
-
-
-def sha256sums(path) -> dict[str, str]:
-    return {name: digest for digest, name in (line.split("  ", 1) for line in path.read_text().splitlines())}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +121,7 @@ def objcopy_says() -> str:
 
 
 def test_names_the_pinned_toolchain(bom):
-    channel = tomllib.loads((REPO / "rust-toolchain.toml").read_text())["toolchain"]["channel"]
+    channel = toolchain_channel()
     rustc_vv = subprocess.run(["rustc", "-vV"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     facts = dict(re.findall(r"^([\w -]+): (.*)$", rustc_vv, re.MULTILINE))
     (formula,) = bom["formulation"]
@@ -162,8 +154,8 @@ def test_names_the_pinned_cargo_cyclonedx(bom):
 def test_is_reproducible_no_path_serial_or_time_of_the_build(text, bom):
     assert str(REPO) not in text and os.path.expanduser("~") not in text
     assert "serialNumber" not in bom
-    commit_time = datetime.fromtimestamp(int(git("log", "-1", "--format=%ct", "HEAD")), timezone.utc)
-    assert bom["metadata"]["timestamp"] == commit_time.strftime("%Y-%m-%dT%H:%M:%SZ"), (
+    committed = datetime.fromtimestamp(commit_time(), timezone.utc)
+    assert bom["metadata"]["timestamp"] == committed.strftime("%Y-%m-%dT%H:%M:%SZ"), (
         f"{SBOM} was made at another commit: run scripts/build"
     )
 
