@@ -38,7 +38,7 @@ use std::{
 use client::{Client, Outcome, Tally};
 use lb::LoadBalancer;
 use pods::{Cluster, Pod};
-use sleep_tests::{cri_harness::socket_folder, repo, secs};
+use sleep_tests::{cri_harness::socket_folder, host_arch, repo, secs, which};
 
 /// The kubelet's floor for what StopContainer gets after the hook
 /// (`minimumGracePeriodInSeconds`).
@@ -277,22 +277,21 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Builds the app, static and offline, as scripts/bench builds bench/go-sleep.
+/// Builds the app for this host's arch, static and offline, with the Go on
+/// PATH (the one scripts/setup checks).
 fn build_app(work: &Path) -> Result<PathBuf, String> {
-    let go = Path::new("/usr/bin/go");
-    if !go.is_file() {
-        return Err("/usr/bin/go not found (Debian's golang-go): run scripts/setup".into());
-    }
+    let go = which("go").ok_or("go not found on PATH: run scripts/setup")?;
     let cache = repo().join("target/rollout");
     let output = work.join("app");
+    let (goos, goarch) = host_platform();
     let status = Command::new(go)
         .args(["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o"])
         .arg(&output)
         .arg(".")
         .current_dir(repo().join("tests/rollout/app"))
         .env("CGO_ENABLED", "0")
-        .env("GOOS", "linux")
-        .env("GOARCH", "amd64")
+        .env("GOOS", goos)
+        .env("GOARCH", goarch)
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
         .env("GOCACHE", cache.join("go-cache"))
@@ -303,6 +302,16 @@ fn build_app(work: &Path) -> Result<PathBuf, String> {
         return Err(format!("go build of tests/rollout/app failed ({status})"));
     }
     Ok(output)
+}
+
+/// Go's GOOS and GOARCH for this host: its arches.txt platform, `linux/ARCH`.
+fn host_platform() -> (&'static str, &'static str) {
+    let platform = sleep_tests::arch(host_arch()).platform;
+    let mut parts = platform.split('/');
+    (
+        parts.next().unwrap_or("linux"),
+        parts.next().unwrap_or_else(|| panic!("arches.txt: platform {platform}")),
+    )
 }
 
 /// Everything one run needs, torn down in reverse order on drop.

@@ -356,7 +356,7 @@ Versions: {haproxy}; {containerd}; {go}.
         example = settings.rate * settings.lag / 2.0,
         haproxy = crate::lb::LoadBalancer::version(),
         containerd = command_line("containerd", &["--version"]),
-        go = command_line("/usr/bin/go", &["version"]),
+        go = command_line("go", &["version"]),
     );
     // In a fence: its link is relative to the README, not to docs/.
     let _ = writeln!(
