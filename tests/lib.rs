@@ -12,7 +12,7 @@
 //! A missing binary or emulator fails the test; nothing is ever skipped.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, ExitStatus},
     sync::LazyLock,
     time::{Duration, Instant},
@@ -20,8 +20,7 @@ use std::{
 
 mod arch_table;
 pub use arch_table::Arch;
-
-pub mod cri_harness;
+pub use sleep_testbed::{kill_and_reap, poll, process::children, repo, secs, which, with_default_signals};
 
 // `per_arch!`, made by build.rs from arches.txt.
 include!(concat!(env!("OUT_DIR"), "/per_arch.rs"));
@@ -54,11 +53,6 @@ pub struct Binary {
     pub runner_args: Vec<String>,
 }
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// The host's arch: the first row of `arches.txt` with its `target_arch`.
 pub fn host_arch() -> &'static str {
     let host = std::env::consts::ARCH;
@@ -67,16 +61,6 @@ pub fn host_arch() -> &'static str {
         .find(|arch| arch.target_arch == host)
         .unwrap_or_else(|| panic!("no arch in arches.txt runs on this {host} host"))
         .name
-}
-
-/// Looks `program` up on `PATH` (or takes it as a path).
-pub fn which(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Path::new(program).is_file().then(|| PathBuf::from(program));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 impl Binary {
@@ -146,81 +130,12 @@ impl Binary {
     }
 }
 
-/// Makes `command`'s process start with every signal at its default action
-/// and none blocked, whatever the test's own parent left: an ignored signal
-/// (`nohup` ignores SIGHUP) or a blocked one survives `exec`, and the tests
-/// of how the binary dies by a signal, or handles one as PID 1, rely on the
-/// defaults. Returns `command`.
-pub fn with_default_signals(command: &mut Command) -> &mut Command {
-    use std::os::unix::process::CommandExt;
-    /// The kernel's `struct sigaction` on the hosts the tests run on (x86_64,
-    /// aarch64). Through the raw syscall, as libc refuses to touch the two
-    /// real-time signals it keeps for itself, which can be inherited ignored too.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: libc::sighandler_t,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
-    // SAFETY: between fork and exec the closure makes only rt_sigaction and
-    // sigprocmask calls, which are async-signal-safe, on its own stack.
-    unsafe {
-        command.pre_exec(|| {
-            let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-            // 1 to 64, the kernel's signals; SIGKILL and SIGSTOP cannot change.
-            for signal in (1..=64).filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP) {
-                let action = &raw const default;
-                if libc::syscall(libc::SYS_rt_sigaction, signal, action, std::ptr::null::<u8>(), 8) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
-    command
-}
-
-/// `s` seconds.
-pub fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
-/// Calls `check` every few milliseconds until it gives a value, or `limit` passes.
-pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Waits for `child` to end; if it has not within `limit`, kills it and panics.
 pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
     poll(limit, || child.try_wait().unwrap()).unwrap_or_else(|| {
         let _ = child.kill();
         panic!("still running after {limit:?}");
     })
-}
-
-/// Kills `child` (a process this program started) if it is still running,
-/// and reaps it. One that has exited already is not an error: in teardown
-/// it may end on its own at any moment.
-pub fn kill_and_reap(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
 }
 
 /// Sends `signal` to a process this test started.

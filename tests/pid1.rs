@@ -7,14 +7,13 @@
 //! SIGINT), and reaps the orphans re-parented to it.
 
 use std::{
-    collections::BTreeSet,
     process::{Child, Command, Stdio},
     thread::sleep,
     time::{Duration, Instant},
 };
 
 use sleep_tests::{
-    Binary, catches, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_until_sleeping,
+    Binary, catches, children, per_arch, poll, secs, send_signal, state_and_cpu_ticks, wait_until_sleeping,
     wait_with_deadline, which, with_default_signals,
 };
 
@@ -77,15 +76,6 @@ impl Drop for Namespace {
             let _ = self.unshare.wait();
         }
     }
-}
-
-/// The children (zombies included) of every thread of `pid`.
-fn children(pid: u32) -> BTreeSet<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return BTreeSet::new() };
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("children")).ok())
-        .flat_map(|list| list.split_whitespace().map(|pid| pid.parse().unwrap()).collect::<Vec<u32>>())
-        .collect()
 }
 
 fn when_pid_1_sleeps_then_it_exits_0_on_time(bin: &Binary) {

@@ -3,6 +3,9 @@
 //! run as a non-root user, as the image's `ENTRYPOINT ["/sleep"]`,
 //! `CMD ["infinity"]` and `USER 65532` would.
 //!
+//! The runc is the one EKS nodes run, built from its release by
+//! `scripts/stack`, not Debian's.
+//!
 //! Host arch only: a foreign binary would need qemu inside the rootfs (and
 //! binfmt_misc), which is no longer a one-file image. The PID 1 behaviour of
 //! every arch is covered under qemu in `pid1.rs`.
@@ -15,7 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sleep_tests::{Binary, TRY, catches, host_arch, poll, wait_with_deadline, which, with_default_signals};
+use sleep_testbed::stack_bin;
+use sleep_tests::{
+    Binary, TRY, catches, children, host_arch, poll, secs, wait_with_deadline, which, with_default_signals,
+};
 
 /// A one-container OCI bundle in a folder under target/tmp, with its own runc
 /// state: never under TMPDIR, which may lie on overlayfs (a CI job container's
@@ -31,7 +37,7 @@ struct Container {
 impl Container {
     fn create(binary: &Path) -> Container {
         static COUNT: AtomicU32 = AtomicU32::new(0);
-        let runc = which("runc").expect("runc not found: run scripts/setup");
+        let runc = stack_bin("runc");
         let id = format!("sleep-test-{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&id);
         let rootfs = dir.join("rootfs");
@@ -61,8 +67,9 @@ impl Container {
         command
     }
 
-    /// Starts the container's main process and waits until runc reports it running.
-    fn start(&mut self) {
+    /// Starts the container's main process and waits until runc reports it
+    /// running; returns its PID, as seen from here.
+    fn start(&mut self) -> u32 {
         let run = self
             .runc()
             .args(["run", "--bundle"])
@@ -82,6 +89,7 @@ impl Container {
         let pid = state["pid"].as_u64().expect("runc state has the init's pid") as u32;
         let ready = poll(Duration::from_secs(10), || catches(pid, libc::SIGTERM).then_some(()));
         assert!(ready.is_some(), "/sleep in the container never caught SIGTERM");
+        pid
     }
 
     fn state(&self) -> String {
@@ -126,10 +134,14 @@ impl Drop for Container {
 }
 
 fn started_container() -> Container {
+    started_container_and_pid().0
+}
+
+fn started_container_and_pid() -> (Container, u32) {
     let bin = Binary::for_arch(host_arch());
     let mut container = Container::create(&bin.path);
-    container.start();
-    container
+    let pid = container.start();
+    (container, pid)
 }
 
 #[test]
@@ -173,4 +185,32 @@ fn when_the_runtime_sends_sigint_then_the_container_exits_130() {
     container.kill("INT");
     let (_, status) = container.wait(Duration::from_secs(5));
     assert_eq!(status, Some(130));
+}
+
+#[test]
+fn when_orphans_are_left_in_the_container_then_its_pid_1_reaps_them() {
+    let (container, init) = started_container_and_pid();
+    // Background sleeps started in the container's PID namespace by a shell
+    // from here (the image has none), which exits at once: they are
+    // re-parented to the namespace's init, our /sleep.
+    let nsenter = which("nsenter").expect("util-linux nsenter not found: run scripts/setup");
+    let status = Command::new(nsenter)
+        .args([
+            "--target",
+            &init.to_string(),
+            "--pid",
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do sleep 0.5 & done",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsenter: {status:?}");
+    let adopted = children(init);
+    assert!(adopted.len() >= 5, "orphans not re-parented to the container's PID 1: {adopted:?}");
+    let reaped = poll(secs(5.0), || children(init).is_disjoint(&adopted).then_some(()));
+    assert!(reaped.is_some(), "zombies left: {:?}", children(init));
+    assert!(container.state().contains("\"running\""), "the container ended");
 }

@@ -1,3 +1,3 @@
-module sleep-tests/rollout-app
+module github.com/sleep-developers/sleep/testbed/web-app
 
 go 1.19

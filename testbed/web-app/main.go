@@ -1,9 +1,11 @@
-// The app of scripts/rollout: an HTTP server that answers every request
-// with 200 and exits at once on SIGTERM, without draining, as most apps do.
-// That is the seed's problem: a pod stopped while the load balancer still
-// sends it requests refuses them.
+// The web app the tests and experiments run in pods, standing in for a
+// user's (examples/deployment.yaml's): an HTTP server that answers every
+// request with 200 and exits at once on SIGTERM, without draining, as most
+// apps do. That is the problem the preStop sleep solves: a pod stopped while
+// the load balancer still sends it requests refuses them.
 //
-//	app -listen 127.0.0.1:PORT      (or LISTEN=127.0.0.1:PORT in the environment)
+//	app [-listen HOST:PORT]   (or LISTEN=HOST:PORT in the environment; default :8080,
+//	                           the containerPort of examples/deployment.yaml)
 package main
 
 import (
@@ -17,10 +19,10 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", os.Getenv("LISTEN"), "address to listen on, host:port")
+	listen := flag.String("listen", envOr("LISTEN", ":8080"), "address to listen on, host:port")
 	flag.Parse()
-	if *listen == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "app: usage: app -listen HOST:PORT (or LISTEN=HOST:PORT)")
+	if flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "app: usage: app [-listen HOST:PORT] (or LISTEN=HOST:PORT)")
 		os.Exit(2)
 	}
 	// Before the listener, so that a SIGTERM from the first moment it
@@ -47,4 +49,11 @@ func main() {
 	// No Shutdown, no drain: in-flight requests and open connections die
 	// with the process.
 	os.Exit(0)
+}
+
+func envOr(name, fallback string) string {
+	if value := os.Getenv(name); value != "" {
+		return value
+	}
+	return fallback
 }

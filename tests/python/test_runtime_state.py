@@ -40,7 +40,6 @@ def cargo_suite(name: str, test: str, timeout: int = 900) -> Suite:
 
 # Every test that starts containerd, ctr, buildah, podman or runc.
 SUITES = [
-    pytest_suite("containerd", "tests/python/test_containerd.py"),
     pytest_suite("buildah", "tests/python/test_dockerfile.py"),
     pytest_suite("image", "tests/python/test_image.py"),   # scripts/image (buildah), skopeo, umoci
     cargo_suite("runc", "runc"),

@@ -1,7 +1,7 @@
 //! `scripts/rollout`: a rolling update replayed as the pieces of an EKS
 //! cluster do it, on loopback, with and without the preStop `/sleep`.
 //!
-//! - Pods run through containerd's CRI plugin (`sleep_tests::cri_harness`):
+//! - Pods run through containerd's CRI plugin (`sleep_testbed::containerd`):
 //!   host network, our image as the sandbox, each pod's app (`app/`, a Go
 //!   HTTP server that exits at once on SIGTERM) on its own loopback port.
 //! - haproxy stands in for the ALB (`lb.rs`): targets registered and
@@ -26,8 +26,8 @@ mod report;
 
 use std::{
     net::{SocketAddr, TcpListener},
-    path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    path::PathBuf,
+    process::ExitCode,
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc,
@@ -38,7 +38,8 @@ use std::{
 use client::{Client, Outcome, Tally};
 use lb::LoadBalancer;
 use pods::{Cluster, Pod};
-use sleep_tests::{cri_harness::socket_folder, host_arch, repo, secs, which};
+use sleep_testbed::containerd::socket_folder;
+use sleep_tests::{repo, secs};
 
 /// The kubelet's floor for what StopContainer gets after the hook
 /// (`minimumGracePeriodInSeconds`).
@@ -277,43 +278,6 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Builds the app for this host's arch, static and offline, with the Go on
-/// PATH (the one scripts/setup checks).
-fn build_app(work: &Path) -> Result<PathBuf, String> {
-    let go = which("go").ok_or("go not found on PATH: run scripts/setup")?;
-    let cache = repo().join("target/rollout");
-    let output = work.join("app");
-    let (goos, goarch) = host_platform();
-    let status = Command::new(go)
-        .args(["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o"])
-        .arg(&output)
-        .arg(".")
-        .current_dir(repo().join("tests/rollout/app"))
-        .env("CGO_ENABLED", "0")
-        .env("GOOS", goos)
-        .env("GOARCH", goarch)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", cache.join("go-cache"))
-        .env("GOPATH", cache.join("go-path"))
-        .status()
-        .map_err(|e| format!("go build: {e}"))?;
-    if !status.success() {
-        return Err(format!("go build of tests/rollout/app failed ({status})"));
-    }
-    Ok(output)
-}
-
-/// Go's GOOS and GOARCH for this host: its arches.txt platform, `linux/ARCH`.
-fn host_platform() -> (&'static str, &'static str) {
-    let platform = sleep_tests::arch(host_arch()).platform;
-    let mut parts = platform.split('/');
-    (
-        parts.next().unwrap_or("linux"),
-        parts.next().unwrap_or_else(|| panic!("arches.txt: platform {platform}")),
-    )
-}
-
 /// Everything one run needs, torn down in reverse order on drop.
 struct Setup {
     lb: LoadBalancer,
@@ -469,7 +433,7 @@ fn state_dir() -> Result<(PathBuf, PathBuf), String> {
 fn run(settings: &Settings) -> Result<Vec<ScenarioResult>, String> {
     let (dir, socket) = state_dir()?;
     let result = (|| {
-        let app = build_app(&dir)?;
+        let app = sleep_testbed::images::web_app();
         let cluster = Cluster::start(&app);
         let lb = match LoadBalancer::start(&dir, &socket) {
             Ok(lb) => lb,

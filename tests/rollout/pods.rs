@@ -1,17 +1,17 @@
-//! Pods through containerd's CRI plugin (`sleep_tests::cri_harness`), as the
+//! Pods through containerd's CRI plugin (`sleep_testbed::containerd`), as the
 //! kubelet runs them: host network, our image as the sandbox, the app image
 //! built from `examples/Dockerfile.app` (`COPY --from=` our image) with the
 //! app as `/app`.
 
 use std::{net::SocketAddr, path::Path};
 
-use sleep_tests::cri_harness::{self, Containerd, Options, PodOptions};
+use sleep_testbed::containerd::{self, Containerd, Options, PodOptions};
 
 /// One pod: its sandbox, its app container, the address the app listens on.
 pub struct Pod {
     pub name: String,
-    sandbox: cri_harness::Pod,
-    app: cri_harness::Container,
+    sandbox: containerd::Pod,
+    app: containerd::Container,
 }
 
 /// containerd with the CRI plugin, and the app image imported into it.
@@ -34,7 +34,7 @@ impl Cluster {
         let sandbox = self.containerd.run_pod(name, PodOptions::default());
         let listen = address.to_string();
         let mut config = self.containerd.container_config("app", &self.image, &["/app", "-listen", &listen]);
-        config.linux.get_or_insert_default().security_context = Some(cri_harness::restricted());
+        config.linux.get_or_insert_default().security_context = Some(containerd::restricted());
         let app = self.containerd.start_container(&sandbox, config);
         Pod { name: name.to_string(), sandbox, app }
     }

@@ -138,7 +138,7 @@ pub fn smoke_problems(results: &[ScenarioResult]) -> Vec<String> {
     problems
 }
 
-fn command_line(program: &str, args: &[&str]) -> String {
+fn command_line(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()
@@ -296,9 +296,9 @@ fn docs_text(settings: &Settings, results: &[ScenarioResult], elapsed: Duration,
 cluster do them, on loopback only:
 
 - **Pods** run through containerd's CRI plugin, driven over CRI v1 as the kubelet drives it \
-(`tests/cri_harness.rs`): host network, our image as the pod sandbox. Each pod's app listens on its own \
+(`testbed/`): host network, our image as the pod sandbox. Each pod's app listens on its own \
 loopback port.
-- **The app** (`tests/rollout/app/`, Go, static) answers every request with 200 and exits at once on \
+- **The app** (`testbed/web-app/`, Go, static) answers every request with 200 and exits at once on \
 SIGTERM, without draining, as most apps do (its exit code is then 0; 137 would mean SIGKILL). Its image is `FROM scratch` with our `/sleep` copied in by \
 `COPY --from=`, as `examples/Dockerfile.app` does.
 - **The load balancer** is haproxy, set up like an ALB target group (`tests/rollout/lb.rs`): targets are \
@@ -355,7 +355,7 @@ Versions: {haproxy}; {containerd}; {go}.
         rollouts = settings.rollouts,
         example = settings.rate * settings.lag / 2.0,
         haproxy = crate::lb::LoadBalancer::version(),
-        containerd = command_line("containerd", &["--version"]),
+        containerd = command_line(sleep_testbed::stack_bin("containerd"), &["--version"]),
         go = command_line("go", &["version"]),
     );
     // In a fence: its link is relative to the README, not to docs/.
