@@ -1,5 +1,5 @@
 //! The exact nanoseconds each arch's binary asks the kernel for, against the
-//! reference the property tests use (`reference.rs`: big rationals, each
+//! reference the property tests use (the `reference` crate: big rationals, each
 //! operand rounded up, then summed, saturating).
 //!
 //! `parser_prop.rs` checks the library as compiled for the host; this checks
@@ -18,24 +18,18 @@
 //! `SLEEP_EXACT_SEED` picks other operands (the default seed is fixed, so the
 //! same operands run on every arch and in every run).
 
-#[path = "operands.rs"]
-mod operands;
-#[path = "reference.rs"]
-mod reference;
-
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use operands::structured_operand;
 use proptest::{
     prelude::*,
     strategy::ValueTree,
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
-use sleep_tests::{Binary, per_arch, which};
+use sleep_tests::{Binary, operands::structured_operand, per_arch, which};
 
 /// Runs per arch: this many single operands, and a fifth as many sums.
 const SINGLE_OPERANDS: usize = 250;

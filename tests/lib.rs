@@ -18,10 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-mod arch_table;
 pub use arch_table::Arch;
 
 pub mod cri_harness;
+pub mod operands;
 
 // `per_arch!`, made by build.rs from arches.txt.
 include!(concat!(env!("OUT_DIR"), "/per_arch.rs"));

@@ -1,6 +1,6 @@
 //! `sleep::duration::nanoseconds` against an exact, independent reference.
 //!
-//! The reference (`reference.rs`, shared with the fuzz target in `fuzz/`)
+//! The reference (the `reference` crate, shared with the fuzz target in `fuzz/`)
 //! models C `strtod` by recursive descent and computes with big integers; the
 //! implementation under test uses neither. Every generated operand must get
 //! the same answer from both: the same accept/reject decision and, when
@@ -12,18 +12,13 @@
 //! are not persisted to files: a failure found here becomes a named case in
 //! the `regressions` module instead.
 
-#[path = "operands.rs"]
-mod operands;
-#[path = "reference.rs"]
-mod reference;
-
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{TestRunner, contextualize_config};
 use sleep::duration::nanoseconds;
 
-use operands::*;
+use sleep_tests::operands::*;
 
 const FOREVER: u64 = u64::MAX;
 const SECOND: u64 = 1_000_000_000;
