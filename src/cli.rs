@@ -40,7 +40,8 @@ pub const TRY_HELP: &[u8] = b"Try 'sleep --help' for more information.\n";
 /// What the binary says when the kernel refuses its sleep, for a pointer
 /// width of `bits`: on 64-bit arches it cannot; on 32-bit ones a kernel older
 /// than 5.1 has no 64-bit-time sleep (ENOSYS). (Here, not in the binary, so
-/// that the tests expect the very bytes it writes.)
+/// that a host test, in `tests/cli.rs`, checks it against the text the
+/// black-box tests expect.)
 pub const fn sleep_failed(bits: u32) -> &'static [u8] {
     if bits == 64 {
         b"sleep: clock_nanosleep failed\n"

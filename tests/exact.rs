@@ -29,7 +29,7 @@ use proptest::{
     strategy::ValueTree,
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
-use sleep_tests::{Binary, operands::structured_operand, per_arch, which};
+use sleep_tests::{Binary, operands::structured_operand, per_arch, sleep_failed, which};
 
 /// Runs per arch: this many single operands, and a fifth as many sums.
 const SINGLE_OPERANDS: usize = 250;
@@ -192,7 +192,7 @@ fn expected_total(operands: &[String]) -> u64 {
 // ---- the checks ----------------------------------------------------------------
 
 fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
-    let refused = String::from_utf8_lossy(sleep::cli::sleep_failed(bin.arch.bits));
+    let refused = sleep_failed(bin.arch.bits);
     let cases = cases();
     let mut wrong = Vec::new();
     for operands in &cases {

@@ -37,11 +37,32 @@ pub fn arch(name: &str) -> &'static Arch {
     arches().iter().find(|arch| arch.name == name).unwrap_or_else(|| panic!("arches.txt has no arch {name}"))
 }
 
-/// `Try 'sleep --help' ...`, the line after every usage error, as the binary has it.
-pub const TRY: &str = match std::str::from_utf8(sleep::cli::TRY_HELP) {
-    Ok(text) => text,
-    Err(_) => panic!("TRY_HELP is not UTF-8"),
-};
+// What the binary writes, as a user sees it: written out here, not taken
+// from the library, so that a changed text fails the tests that expect it
+// (`tests/cli.rs` checks the library's copies against these, once).
+
+/// The line after every usage error, as GNU's `sleep` writes it: users'
+/// scripts match on it.
+pub const TRY: &str = "Try 'sleep --help' for more information.\n";
+
+/// What the binary writes when the kernel refuses its sleep, on an arch of
+/// `bits`-bit pointers: a 64-bit kernel never does; a 32-bit one before
+/// Linux 5.1 has no 64-bit-time sleep.
+pub fn sleep_failed(bits: u32) -> &'static str {
+    match bits {
+        64 => "sleep: clock_nanosleep failed\n",
+        32 => "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n",
+        _ => panic!("no arch has {bits}-bit pointers"),
+    }
+}
+
+/// What `--version` writes: `sleep` and the project's version, which lives in
+/// `Cargo.toml` alone (`scripts/version` prints it).
+pub fn version_line() -> String {
+    let output = Command::new(repo().join("scripts/version")).output().expect("scripts/version");
+    assert!(output.status.success(), "scripts/version: {output:?}");
+    format!("sleep {}", String::from_utf8(output.stdout).unwrap())
+}
 
 /// One arch's release binary and how to run it here.
 #[derive(Debug, Clone)]
