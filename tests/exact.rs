@@ -29,7 +29,7 @@ use proptest::{
     strategy::ValueTree,
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
-use sleep_tests::{Binary, operands::structured_operand, per_arch, sleep_failed, which};
+use sleep_tests::{Binary, check_each, operands::structured_operand, per_arch, sleep_failed, which};
 
 /// Runs per arch: this many single operands, and a fifth as many sums.
 const SINGLE_OPERANDS: usize = 250;
@@ -223,15 +223,15 @@ fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
 }
 
 fn a_zero_total_reads_no_clock_and_never_sleeps(bin: &Binary) {
-    for operands in
-        [&["0"][..], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]]
-    {
+    let cases: [&[&str]; 5] =
+        [&["0"], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]];
+    check_each(cases, |operands| {
         let operands: Vec<String> = operands.iter().map(|operand| operand.to_string()).collect();
         let run = traced(bin, &operands);
         assert_eq!(run.output.status.code(), Some(0), "{operands:?} on {}: {:?}", bin.arch, run.output);
         assert!(run.output.stderr.is_empty(), "{operands:?} on {}: {:?}", bin.arch, run.output);
         assert!(run.clock_calls.is_empty(), "{operands:?} on {}: {:?}", bin.arch, run.clock_calls);
-    }
+    });
 }
 
 per_arch!(

@@ -207,6 +207,27 @@ pub fn with_default_signals(command: &mut Command) -> &mut Command {
     command
 }
 
+/// Runs `check` on every case, then fails once, naming each case that failed
+/// and its message: one failing case does not hide the others. (For a table
+/// inside a `per_arch!` test, which cannot take rstest cases.)
+pub fn check_each<Case: std::fmt::Debug>(cases: impl IntoIterator<Item = Case>, check: impl Fn(&Case)) {
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for case in cases {
+        count += 1;
+        // AssertUnwindSafe: after a failure only the message is read.
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&case))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            failures.push(format!("{case:?}: {message}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// `s` seconds.
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
