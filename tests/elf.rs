@@ -234,14 +234,14 @@ fn cargo_config() -> toml::Table {
     text.parse().unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// What cannot read arches.txt agrees with it: scripts/arches' reading (the
+/// What cannot read arches.txt agrees with it: scripts/lib/arches.sh's reading (the
 /// build, the Dockerfile), .cargo/config.toml's per-target sections, and the
 /// `_start` each arch needs.
 #[test]
 fn everything_per_arch_follows_arches_txt() {
     let shell = |script: &str| {
         let output = Command::new("bash")
-            .args(["-c", &format!("source scripts/arches && {script}")])
+            .args(["-c", &format!("source scripts/lib/arches.sh && {script}")])
             .current_dir(repo())
             .output()
             .unwrap();
@@ -252,14 +252,18 @@ fn everything_per_arch_follows_arches_txt() {
     assert_eq!(
         shell("echo ${ALL_ARCHES[*]}").split_whitespace().collect::<Vec<_>>(),
         names,
-        "scripts/arches"
+        "scripts/lib/arches.sh"
     );
 
     let config = cargo_config();
     let sections: Vec<&str> = config["target"].as_table().unwrap().keys().map(String::as_str).collect();
     check_each(arches().iter().map(|arch| arch.name), |name| {
         let arch = sleep_tests::arch(name);
-        assert_eq!(shell(&format!("rust_target {}", arch.name)).trim(), arch.rust_target, "scripts/arches");
+        assert_eq!(
+            shell(&format!("rust_target {}", arch.name)).trim(),
+            arch.rust_target,
+            "scripts/lib/arches.sh"
+        );
         assert!(
             sections.contains(&arch.rust_target),
             "{arch}: .cargo/config.toml has no [target.{}] (its code generation flags)",

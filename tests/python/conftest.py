@@ -2,7 +2,7 @@
 version, the toolchain), the Docker build context, and running container
 runtimes with private state.
 
-Every fact about the arches comes from arches.txt (read by scripts/arches.py),
+Every fact about the arches comes from arches.txt (read by scripts/lib/arches.py),
 so a new arch there is tested here without editing anything.
 """
 
@@ -21,8 +21,8 @@ import pytest
 from docker.utils.build import exclude_paths
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-import arches as arch_table  # noqa: E402  (scripts/arches.py, found through the path above)
+sys.path.insert(0, str(REPO / "scripts/lib"))
+import arches as arch_table  # noqa: E402  (scripts/lib/arches.py, found through the path above)
 
 
 # Container runtimes keep their state (roots, snapshots, temporary mounts)

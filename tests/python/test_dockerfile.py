@@ -218,8 +218,8 @@ class TestBuildStageRun:
 class TestContext:
     NEEDED = [
         "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "build.rs", "linker.ld",
-        ".cargo/config.toml", "arches.txt", "scripts/build", "scripts/arches", "scripts/docker-arch",
-        "scripts/without-neon-warning", "scripts/llvm-tool", "src/main.rs", "src/lib.rs",
+        ".cargo/config.toml", "arches.txt", "scripts/build", "scripts/lib/arches.sh", "scripts/docker-arch",
+        "scripts/lib/without-neon-warning", "scripts/llvm-tool", "src/main.rs", "src/lib.rs",
         "tests/Cargo.toml",
     ]
 

@@ -3,8 +3,9 @@ who change the code. Every relative link and #anchor resolves, the README stays
 short, each generated block has the markers its writer looks for, and what the
 tests read from a document is where they look for it."""
 
-import re
 import importlib.util
+import os
+import re
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
@@ -145,6 +146,15 @@ def test_maintainer_material_lives_outside_the_readme():
         assert f"\n{heading}\n" in contributing, f"CONTRIBUTING.md lacks {heading!r}"
     assert "scripts/flag-costs" in contributing.split("### A toolchain bump")[1].split("\n## ")[0]
     assert INTERNALS.read_text().startswith("# How it is built, and where each byte goes\n")
+
+
+def test_scripts_holds_commands_and_contributing_lists_each():
+    commands = sorted(path.name for path in (REPO / "scripts").iterdir() if path.is_file())
+    misplaced = [name for name in commands if "." in name or not os.access(REPO / "scripts" / name, os.X_OK)]
+    assert not misplaced, f"scripts/ holds commands, executables named as typed; the rest goes in scripts/lib/: {misplaced}"
+    listed = CONTRIBUTING.read_text().split("\n## Commands\n")[1].split("\n## ")[0]
+    unlisted = [name for name in commands if f"`scripts/{name}" not in listed]
+    assert not unlisted, f"CONTRIBUTING.md's Commands section does not list {unlisted}"
 
 
 def test_each_test_file_is_named_in_contributings_tests_section():

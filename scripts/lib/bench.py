@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks this project's sleep against GNU coreutils, busybox, uutils and Go.
 
 Run through scripts/bench, which installs the tools this needs. Builds the two
@@ -34,9 +33,9 @@ import tomllib
 import traceback
 from pathlib import Path
 
-import elf  # scripts/elf.py, beside this file
+import elf  # scripts/lib/elf.py, beside this file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # What scripts/build strips into dist/sleep-linux-amd64.
 UNSTRIPPED_BUILD = REPO / "target/x86_64-unknown-none/release/sleep"
 
