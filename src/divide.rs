@@ -5,7 +5,7 @@
 //! ARMv7-A (no divide instruction at all) and on 32-bit x86 (`__udivdi3`). A
 //! shift-and-subtract loop is smaller (docs/size.md, "Compiler routines and
 //! library calls"), and fast enough: 64 steps per call, one call per operand
-//! digit.
+//! digit and one per digit of the carry left after the last (at most 14).
 
 /// `(dividend / divisor, dividend % divisor)`; `divisor` must not be 0.
 #[cfg(target_pointer_width = "64")]

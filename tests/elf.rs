@@ -19,9 +19,11 @@ fn the_recorded_sizes_are_the_binaries_sizes() {
     );
 }
 
-fn is_within_the_design_card_limit(bin: &Binary) {
+/// The project's limit (the design card's, 10 KiB, is looser); growth below
+/// it shows in review, as `size-budget.txt` changes.
+fn fits_in_one_page(bin: &Binary) {
     let size = std::fs::metadata(&bin.path).unwrap().len();
-    assert!(size <= 10 * 1024, "{}: {size} bytes, over the design card's limit of 10 KiB", bin.arch);
+    assert!(size <= 4096, "{}: {size} bytes, over one page (4 KiB), the project's limit", bin.arch);
 }
 
 fn is_a_static_executable_with_one_rx_segment(bin: &Binary) {
@@ -332,8 +334,4 @@ fn every_arch_and_not_the_host_gets_the_shared_release_flags() {
     assert!(!matches(&cfg_of(None)), "the host matches the release-only flags' section {wanted:?}");
 }
 
-per_arch!(
-    is_within_the_design_card_limit,
-    is_a_static_executable_with_one_rx_segment,
-    links_nothing_but_its_own_code
-);
+per_arch!(fits_in_one_page, is_a_static_executable_with_one_rx_segment, links_nothing_but_its_own_code);
