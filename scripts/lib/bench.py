@@ -257,7 +257,7 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def is_dynamic_elf(path: Path) -> bool:
-    """True if the ELF needs ld.so and shared libs (scripts/elf.py reads the program
+    """True if the ELF needs ld.so and shared libs (scripts/lib/elf.py reads the program
     headers: our binary has no section headers for tools to use)."""
     return elf.has_interpreter(path.read_bytes(), str(path))
 
