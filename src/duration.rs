@@ -344,30 +344,49 @@ mod tests {
         nanoseconds(operand.as_bytes())
     }
 
+    /// Checks every operand's value (`None`: rejected), then fails once,
+    /// naming each wrong one: one wrong case does not hide the others.
+    fn assert_values(cases: &[(&str, Option<u64>)]) {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|&&(operand, expected)| ns(operand) != expected)
+            .map(|&(operand, expected)| format!("{operand:?}: {:?}, expected {expected:?}", ns(operand)))
+            .collect();
+        assert!(wrong.is_empty(), "{} of {} cases wrong:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+    }
+
+    /// [`assert_values`] for operands that must all be rejected.
+    fn assert_rejected(operands: &[&str]) {
+        let cases: Vec<(&str, Option<u64>)> = operands.iter().map(|&operand| (operand, None)).collect();
+        assert_values(&cases);
+    }
+
     mod integers_and_fractions {
         use super::*;
 
         #[test]
         fn whole_seconds() {
-            assert_eq!(ns("0"), Some(0));
-            assert_eq!(ns("5"), Some(5 * SECOND));
-            assert_eq!(ns("007"), Some(7 * SECOND));
-            assert_eq!(ns("60"), Some(60 * SECOND));
+            assert_values(&[
+                ("0", Some(0)),
+                ("5", Some(5 * SECOND)),
+                ("007", Some(7 * SECOND)),
+                ("60", Some(60 * SECOND)),
+            ]);
         }
 
         #[test]
         fn point_forms() {
-            assert_eq!(ns(".5"), Some(SECOND / 2));
-            assert_eq!(ns("5."), Some(5 * SECOND));
-            assert_eq!(ns("0.1"), Some(100_000_000));
-            assert_eq!(ns("1.000000001"), Some(SECOND + 1));
+            assert_values(&[
+                (".5", Some(SECOND / 2)),
+                ("5.", Some(5 * SECOND)),
+                ("0.1", Some(100_000_000)),
+                ("1.000000001", Some(SECOND + 1)),
+            ]);
         }
 
         #[test]
         fn lone_point_and_empty_are_rejected() {
-            for bad in ["", ".", "..", "1..", "1.2.3", " ", "+", "-", "+.", "e1", ".e1"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["", ".", "..", "1..", "1.2.3", " ", "+", "-", "+.", "e1", ".e1"]);
         }
     }
 
@@ -376,18 +395,18 @@ mod tests {
 
         #[test]
         fn decimal_exponents() {
-            assert_eq!(ns("1e-3"), Some(1_000_000));
-            assert_eq!(ns("1E2"), Some(100 * SECOND));
-            assert_eq!(ns("2.5E+1"), Some(25 * SECOND));
-            assert_eq!(ns("25e-1"), Some(2_500_000_000));
-            assert_eq!(ns("1e0000000000000000000000001"), Some(10 * SECOND));
+            assert_values(&[
+                ("1e-3", Some(1_000_000)),
+                ("1E2", Some(100 * SECOND)),
+                ("2.5E+1", Some(25 * SECOND)),
+                ("25e-1", Some(2_500_000_000)),
+                ("1e0000000000000000000000001", Some(10 * SECOND)),
+            ]);
         }
 
         #[test]
         fn incomplete_exponents_are_rejected() {
-            for bad in ["1e", "1e+", "1E-", "1e+-1", "1e1.5", "1p1"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["1e", "1e+", "1E-", "1e+-1", "1e1.5", "1p1"]);
         }
     }
 
@@ -396,28 +415,30 @@ mod tests {
 
         #[test]
         fn hex_values() {
-            assert_eq!(ns("0x1p-3"), Some(SECOND / 8));
-            assert_eq!(ns("0x.8"), Some(SECOND / 2));
-            assert_eq!(ns("0X1P0"), Some(SECOND));
-            assert_eq!(ns("0x10"), Some(16 * SECOND));
-            assert_eq!(ns("0xA.8p1"), Some(21 * SECOND));
-            assert_eq!(ns("0x1p-1"), Some(SECOND / 2));
-            assert_eq!(ns("0x1P+4"), Some(16 * SECOND));
+            assert_values(&[
+                ("0x1p-3", Some(SECOND / 8)),
+                ("0x.8", Some(SECOND / 2)),
+                ("0X1P0", Some(SECOND)),
+                ("0x10", Some(16 * SECOND)),
+                ("0xA.8p1", Some(21 * SECOND)),
+                ("0x1p-1", Some(SECOND / 2)),
+                ("0x1P+4", Some(16 * SECOND)),
+            ]);
         }
 
         #[test]
         fn d_is_a_hex_digit_not_a_unit() {
-            // 0x0.01d = 29/4096 s = 7,080,078.125 ns, rounded up.
-            assert_eq!(ns("0x0.01d"), Some(7_080_079));
-            assert_eq!(ns("0x1d"), Some(29 * SECOND));
-            assert_eq!(ns("0x1p0d"), Some(86_400 * SECOND));
+            assert_values(&[
+                // 0x0.01d = 29/4096 s = 7,080,078.125 ns, rounded up.
+                ("0x0.01d", Some(7_080_079)),
+                ("0x1d", Some(29 * SECOND)),
+                ("0x1p0d", Some(86_400 * SECOND)),
+            ]);
         }
 
         #[test]
         fn incomplete_hex_is_rejected() {
-            for bad in ["0x", "0x.", "0x1p", "0xp1", "0x1e-", "0x1g", "x1", "0x1.8.1"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["0x", "0x.", "0x1p", "0xp1", "0x1e-", "0x1g", "x1", "0x1.8.1"]);
         }
     }
 
@@ -426,18 +447,18 @@ mod tests {
 
         #[test]
         fn each_unit() {
-            assert_eq!(ns("2s"), Some(2 * SECOND));
-            assert_eq!(ns("1.5m"), Some(90 * SECOND));
-            assert_eq!(ns("0.5h"), Some(1800 * SECOND));
-            assert_eq!(ns("1d"), Some(86_400 * SECOND));
-            assert_eq!(ns(".5d"), Some(43_200 * SECOND));
+            assert_values(&[
+                ("2s", Some(2 * SECOND)),
+                ("1.5m", Some(90 * SECOND)),
+                ("0.5h", Some(1800 * SECOND)),
+                ("1d", Some(86_400 * SECOND)),
+                (".5d", Some(43_200 * SECOND)),
+            ]);
         }
 
         #[test]
         fn only_one_lowercase_unit() {
-            for bad in ["1S", "1D", "1ms", "1ss", "42day", "1 s", "1x", "1s "] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["1S", "1D", "1ms", "1ss", "42day", "1 s", "1x", "1s "]);
         }
     }
 
@@ -446,27 +467,32 @@ mod tests {
 
         #[test]
         fn leading_space_and_plus() {
-            assert_eq!(ns(" 1"), Some(SECOND));
-            assert_eq!(ns("\t\n\x0b\x0c\r 2"), Some(2 * SECOND));
-            assert_eq!(ns("+3"), Some(3 * SECOND));
-            assert_eq!(ns("  +.5"), Some(SECOND / 2));
+            assert_values(&[
+                (" 1", Some(SECOND)),
+                ("\t\n\x0b\x0c\r 2", Some(2 * SECOND)),
+                ("+3", Some(3 * SECOND)),
+                ("  +.5", Some(SECOND / 2)),
+            ]);
         }
 
         #[test]
         fn trailing_space_and_inner_space_are_rejected() {
-            for bad in ["1 ", "1\n", "+ 1", "1 2", "1,5", "0,5"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["1 ", "1\n", "+ 1", "1 2", "1,5", "0,5"]);
         }
 
         #[test]
         fn negative_zero_is_zero_other_negatives_are_errors() {
-            assert_eq!(ns("-0"), Some(0));
-            assert_eq!(ns("-0.000"), Some(0));
-            assert_eq!(ns("-0x0p9"), Some(0));
-            for bad in ["-1", "-1e-400", "-0.0000000001", "-inf", "--1", "+-1"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_values(&[
+                ("-0", Some(0)),
+                ("-0.000", Some(0)),
+                ("-0x0p9", Some(0)),
+                ("-1", None),
+                ("-1e-400", None),
+                ("-0.0000000001", None),
+                ("-inf", None),
+                ("--1", None),
+                ("+-1", None),
+            ]);
         }
     }
 
@@ -475,22 +501,26 @@ mod tests {
 
         #[test]
         fn spellings() {
-            for good in ["inf", "INF", "Inf", "infinity", "INFINITY", "iNfInItY", "+inf", " infinity"] {
-                assert_eq!(ns(good), Some(FOREVER), "{good:?}");
-            }
+            assert_values(&[
+                ("inf", Some(FOREVER)),
+                ("INF", Some(FOREVER)),
+                ("Inf", Some(FOREVER)),
+                ("infinity", Some(FOREVER)),
+                ("INFINITY", Some(FOREVER)),
+                ("iNfInItY", Some(FOREVER)),
+                ("+inf", Some(FOREVER)),
+                (" infinity", Some(FOREVER)),
+            ]);
         }
 
         #[test]
         fn with_units() {
-            assert_eq!(ns("infd"), Some(FOREVER));
-            assert_eq!(ns("infinitys"), Some(FOREVER));
+            assert_values(&[("infd", Some(FOREVER)), ("infinitys", Some(FOREVER))]);
         }
 
         #[test]
         fn near_misses_are_rejected() {
-            for bad in ["in", "infinit", "infi", "infinityy", "infinity s", "nan", "NaN", "infinityS"] {
-                assert_eq!(ns(bad), None, "{bad:?}");
-            }
+            assert_rejected(&["in", "infinit", "infi", "infinityy", "infinity s", "nan", "NaN", "infinityS"]);
         }
     }
 
@@ -499,26 +529,28 @@ mod tests {
 
         #[test]
         fn below_a_nanosecond_rounds_up() {
-            assert_eq!(ns("1e-400"), Some(1));
-            assert_eq!(ns("0.0000000001"), Some(1));
-            assert_eq!(ns("1.0000000001"), Some(SECOND + 1));
-            assert_eq!(ns("0x1p-40"), Some(1));
-            assert_eq!(ns("1e-99999999999999999999"), Some(1));
+            assert_values(&[
+                ("1e-400", Some(1)),
+                ("0.0000000001", Some(1)),
+                ("1.0000000001", Some(SECOND + 1)),
+                ("0x1p-40", Some(1)),
+                ("1e-99999999999999999999", Some(1)),
+            ]);
         }
 
         #[test]
         fn exact_zero_stays_zero() {
-            assert_eq!(ns("0e-400"), Some(0));
-            assert_eq!(ns("0.000000000000"), Some(0));
-            assert_eq!(ns("0x0p-99"), Some(0));
+            assert_values(&[("0e-400", Some(0)), ("0.000000000000", Some(0)), ("0x0p-99", Some(0))]);
         }
 
         #[test]
         fn units_apply_before_rounding() {
-            // 1e-11 minutes = 0.6 ns: rounds up to 1, not 0 or 60.
-            assert_eq!(ns("1e-11m"), Some(1));
-            // 1e-10 hours = 360 ns exactly.
-            assert_eq!(ns("1e-10h"), Some(360));
+            assert_values(&[
+                // 1e-11 minutes = 0.6 ns: rounds up to 1, not 0 or 60.
+                ("1e-11m", Some(1)),
+                // 1e-10 hours = 360 ns exactly.
+                ("1e-10h", Some(360)),
+            ]);
         }
     }
 
@@ -527,24 +559,27 @@ mod tests {
 
         #[test]
         fn huge_values_saturate() {
-            assert_eq!(ns("1e400"), Some(FOREVER));
-            assert_eq!(ns("99999999999999999999999"), Some(FOREVER));
-            assert_eq!(ns("1e99999999999999999999"), Some(FOREVER));
-            assert_eq!(ns("0x1p99999"), Some(FOREVER));
-            assert_eq!(ns("213503982336d"), Some(FOREVER));
+            assert_values(&[
+                ("1e400", Some(FOREVER)),
+                ("99999999999999999999999", Some(FOREVER)),
+                ("1e99999999999999999999", Some(FOREVER)),
+                ("0x1p99999", Some(FOREVER)),
+                ("213503982336d", Some(FOREVER)),
+            ]);
         }
 
         #[test]
         fn largest_exact_value_does_not_saturate() {
-            assert_eq!(ns("18446744073.709551615"), Some(u64::MAX));
-            assert_eq!(ns("18446744073.709551614"), Some(u64::MAX - 1));
-            assert_eq!(ns("18446744073.7095516139"), Some(u64::MAX - 1));
+            assert_values(&[
+                ("18446744073.709551615", Some(u64::MAX)),
+                ("18446744073.709551614", Some(u64::MAX - 1)),
+                ("18446744073.7095516139", Some(u64::MAX - 1)),
+            ]);
         }
 
         #[test]
         fn zeros_at_huge_powers_are_still_zero() {
-            assert_eq!(ns("0e99999"), Some(0));
-            assert_eq!(ns("0000000000000000000000000000001"), Some(SECOND));
+            assert_values(&[("0e99999", Some(0)), ("0000000000000000000000000000001", Some(SECOND))]);
         }
     }
 }

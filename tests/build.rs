@@ -1,10 +1,6 @@
 //! Makes `per_arch!` (see `lib.rs`) from `arches.txt`: one test module per
 //! arch, so an arch added to the table gets every black-box test at once.
 
-#[path = "arch_table.rs"]
-#[allow(dead_code)]
-mod arch_table;
-
 fn main() {
     let table_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../arches.txt");
     println!("cargo:rerun-if-changed={table_path}");

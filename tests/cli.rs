@@ -14,8 +14,8 @@ use std::{
 
 use assert_cmd::assert::OutputAssertExt;
 use sleep_tests::{
-    Binary, TRY, per_arch, secs, send_signal, state_and_cpu_ticks, timed, wait_until_sleeping,
-    wait_with_deadline,
+    Binary, TRY, check_each, per_arch, secs, send_signal, sleep_failed, state_and_cpu_ticks, timed,
+    version_line, wait_until_sleeping, wait_with_deadline,
 };
 
 /// How long a process may take beyond its sleep here, qemu included.
@@ -71,12 +71,8 @@ fn when_units_hex_and_exponents_then_exact_values(bin: &Binary) {
 }
 
 fn when_zero_or_tiny_then_it_exits_at_once(bin: &Binary) {
-    for operand in ["0", "0s", "-0"] {
-        let args: &[&str] = if operand == "-0" { &["--", operand] } else { &[operand] };
-        assert_sleeps(bin, args, Duration::ZERO);
-    }
-    assert_sleeps(bin, &["1e-400"], Duration::ZERO);
-    assert_sleeps(bin, &["0x1p-99999"], Duration::ZERO);
+    let cases: [&[&str]; 5] = [&["0"], &["0s"], &["--", "-0"], &["1e-400"], &["0x1p-99999"]];
+    check_each(cases, |args| assert_sleeps(bin, args, Duration::ZERO));
 }
 
 fn when_sleeping_then_it_waits_for_an_absolute_monotonic_deadline(bin: &Binary) {
@@ -119,12 +115,12 @@ fn when_stopped_and_continued_then_the_deadline_does_not_move(bin: &Binary) {
 // ---- forever ---------------------------------------------------------------
 
 fn when_infinity_or_huge_then_it_runs_until_killed(bin: &Binary) {
-    for operand in ["infinity", "INF", "1e400", "213503982336d", "99999999999999999999h"] {
+    check_each(["infinity", "INF", "1e400", "213503982336d", "99999999999999999999h"], |operand| {
         let mut child = spawn_running(bin, &[operand], secs(1.2));
         send(&child, libc::SIGTERM);
         let status = wait_with_deadline(&mut child, secs(10.0));
         assert_eq!(status.signal(), Some(libc::SIGTERM), "{operand} on {}", bin.arch);
-    }
+    });
 }
 
 fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
@@ -140,12 +136,13 @@ fn when_forever_then_it_uses_no_cpu(bin: &Binary) {
 // ---- signals ---------------------------------------------------------------
 
 fn when_signalled_then_it_dies_by_that_signal(bin: &Binary) {
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL, libc::SIGUSR1, libc::SIGSEGV] {
+    let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGKILL, libc::SIGUSR1, libc::SIGSEGV];
+    check_each(signals, |&signal| {
         let mut child = spawn_running(bin, &["30"], secs(0.5));
         send(&child, signal);
         let status = wait_with_deadline(&mut child, secs(10.0));
         assert_eq!(status.signal(), Some(signal), "on {}: {status:?}", bin.arch);
-    }
+    });
 }
 
 /// What the signal tests rely on: however the test's own parent left the
@@ -177,6 +174,19 @@ fn with_default_signals_undoes_what_the_parent_ignored_or_blocked() {
     );
 }
 
+/// What the tables here rely on: every case runs, and the one failure names
+/// each case that failed, with its message.
+#[test]
+fn check_each_reports_every_failing_case() {
+    let failure = std::panic::catch_unwind(|| {
+        check_each([1, 2, 3, 4], |&case| assert!(case % 2 == 1, "{case} is even"));
+    })
+    .expect_err("two cases failed");
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(message.starts_with("2 of 4 cases failed:\n"), "{message}");
+    assert!(message.contains("2: 2 is even\n4: 4 is even"), "{message}");
+}
+
 /// A kernel without the sleep call it needs (a 32-bit one before Linux 5.1
 /// has no clock_nanosleep_time64) must give a clear error, not a wrong
 /// sleep. Simulated with a seccomp filter that answers ENOSYS for the host's
@@ -203,29 +213,45 @@ fn when_the_kernel_refuses_the_sleep_then_it_says_so_and_fails(bin: &Binary) {
     unsafe {
         command.pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
     }
-    let expected = sleep::cli::sleep_failed(bin.arch.bits);
-    let (elapsed, _) = timed(|| command.assert().code(1).stdout("").stderr(expected));
+    let (elapsed, _) = timed(|| command.assert().code(1).stdout("").stderr(sleep_failed(bin.arch.bits)));
     assert!(elapsed < secs(4.0), "on {}: took {elapsed:?}", bin.arch);
 }
 
 // ---- help and version ------------------------------------------------------
 
+/// What `--help` writes: the grammar, the units, infinity.
+const HELP: &str = "\
+Usage: sleep NUMBER[SUFFIX]...
+Sleep for the sum. NUMBER: decimal or 0x hex, with fraction
+and exponent, or inf[inity]. SUFFIX: s, m, h, d.
+";
+
 fn when_help_then_usage_on_stdout(bin: &Binary) {
-    let help = std::str::from_utf8(sleep::cli::HELP).unwrap();
-    for option in ["--help", "--h", "--he"] {
-        bin.assert_cmd([option]).assert().success().stdout(help).stderr("");
-    }
+    check_each(["--help", "--h", "--he"], |option| {
+        bin.assert_cmd([option]).assert().success().stdout(HELP).stderr("");
+    });
     // Options win wherever they stand, as with getopt.
-    bin.assert_cmd(["x", "--help", "1"]).assert().success().stdout(help);
-    for needed in ["NUMBER[SUFFIX]", "0x", "exponent", "inf[inity]", "s, m, h, d"] {
-        assert!(help.contains(needed), "help lacks {needed:?}");
-    }
+    bin.assert_cmd(["x", "--help", "1"]).assert().success().stdout(HELP);
 }
 
 fn when_version_then_version_on_stdout(bin: &Binary) {
-    let expected = std::str::from_utf8(sleep::cli::VERSION).unwrap();
-    bin.assert_cmd(["--version"]).assert().success().stdout(expected).stderr("");
+    let expected = version_line();
+    bin.assert_cmd(["--version"]).assert().success().stdout(expected.clone()).stderr("");
     bin.assert_cmd(["--v"]).assert().success().stdout(expected);
+}
+
+/// The library holds the texts the binary writes (so that the host can test
+/// them and the binary needs no copy): they are the ones the tests here
+/// expect. A changed message fails this, and every test that expects it.
+#[test]
+fn the_library_holds_the_texts_the_black_box_tests_expect() {
+    use sleep::cli;
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(text(cli::TRY_HELP), TRY);
+    assert_eq!(text(cli::HELP), HELP);
+    assert_eq!(text(cli::VERSION), version_line());
+    assert_eq!(text(cli::sleep_failed(64)), sleep_failed(64));
+    assert_eq!(text(cli::sleep_failed(32)), sleep_failed(32));
 }
 
 fn when_help_cannot_be_written_then_it_fails(bin: &Binary) {
@@ -238,8 +264,9 @@ fn when_help_cannot_be_written_then_it_fails(bin: &Binary) {
 // ---- errors ----------------------------------------------------------------
 
 fn when_no_operand_then_missing_operand(bin: &Binary) {
-    assert_rejects(bin, &[], &format!("sleep: missing operand\n{TRY}"));
-    assert_rejects(bin, &["--"], &format!("sleep: missing operand\n{TRY}"));
+    let expected = "sleep: missing operand\nTry 'sleep --help' for more information.\n";
+    assert_rejects(bin, &[], expected);
+    assert_rejects(bin, &["--"], expected);
 }
 
 fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Binary) {
@@ -247,11 +274,11 @@ fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Bina
         "", " ", ".", "1e", "0x", "0x1p", "1s ", "1 s", "1D", "1ms", "42day", "nan", "-", "1,5", "infinit",
         "--",
     ];
-    for operand in bad {
+    check_each(bad, |&operand| {
         // "--" is only an operand after the first "--".
         let args: Vec<&str> = if operand == "--" { vec![LONG, "--", "--"] } else { vec![LONG, operand] };
         assert_rejects(bin, &args, &format!("{}{TRY}", invalid(operand)));
-    }
+    });
     assert_rejects(
         bin,
         &[LONG, "x", LONG, "1y", "--", "-1"],
@@ -260,9 +287,9 @@ fn when_an_operand_is_invalid_then_each_is_reported_and_nothing_slept(bin: &Bina
 }
 
 fn when_an_option_is_unknown_then_it_is_an_error(bin: &Binary) {
-    for option in ["-1", "-0", "-x", "--foo", "--helpme", "---", "-inf"] {
+    check_each(["-1", "-0", "-x", "--foo", "--helpme", "---", "-inf"], |option| {
         assert_rejects(bin, &[LONG, option], &format!("sleep: unrecognized option '{option}'\n{TRY}"));
-    }
+    });
 }
 
 fn when_an_operand_has_control_bytes_then_they_are_escaped(bin: &Binary) {
@@ -364,5 +391,5 @@ fn when_argc_is_zero_then_missing_operand_native() {
     unsafe { std::fs::File::from_raw_fd(pipe[0]) }.read_to_string(&mut stderr).unwrap();
     assert!(libc::WIFEXITED(status), "status {status:#x}");
     assert_eq!(libc::WEXITSTATUS(status), 1);
-    assert_eq!(stderr, format!("sleep: missing operand\n{TRY}"));
+    assert_eq!(stderr, "sleep: missing operand\nTry 'sleep --help' for more information.\n");
 }

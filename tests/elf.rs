@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use goblin::elf::{Elf, header, program_header as ph};
-use sleep_tests::{Binary, arches, per_arch, repo};
+use sleep_tests::{Binary, arches, check_each, per_arch, repo};
 
 /// `size-budget.txt`, docs/size.md's table and the README's size range record
 /// the binaries as built (`scripts/sizes` measures and compares; see its doc).
@@ -19,9 +19,11 @@ fn the_recorded_sizes_are_the_binaries_sizes() {
     );
 }
 
-fn is_within_the_design_card_limit(bin: &Binary) {
+/// The project's limit (the design card's, 10 KiB, is looser); growth below
+/// it shows in review, as `size-budget.txt` changes.
+fn fits_in_one_page(bin: &Binary) {
     let size = std::fs::metadata(&bin.path).unwrap().len();
-    assert!(size <= 10 * 1024, "{}: {size} bytes, over the design card's limit of 10 KiB", bin.arch);
+    assert!(size <= 4096, "{}: {size} bytes, over one page (4 KiB), the project's limit", bin.arch);
 }
 
 fn is_a_static_executable_with_one_rx_segment(bin: &Binary) {
@@ -234,14 +236,14 @@ fn cargo_config() -> toml::Table {
     text.parse().unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// What cannot read arches.txt agrees with it: scripts/arches' reading (the
+/// What cannot read arches.txt agrees with it: scripts/lib/arches.sh's reading (the
 /// build, the Dockerfile), .cargo/config.toml's per-target sections, and the
 /// `_start` each arch needs.
 #[test]
 fn everything_per_arch_follows_arches_txt() {
     let shell = |script: &str| {
         let output = Command::new("bash")
-            .args(["-c", &format!("source scripts/arches && {script}")])
+            .args(["-c", &format!("source scripts/lib/arches.sh && {script}")])
             .current_dir(repo())
             .output()
             .unwrap();
@@ -252,13 +254,18 @@ fn everything_per_arch_follows_arches_txt() {
     assert_eq!(
         shell("echo ${ALL_ARCHES[*]}").split_whitespace().collect::<Vec<_>>(),
         names,
-        "scripts/arches"
+        "scripts/lib/arches.sh"
     );
 
     let config = cargo_config();
     let sections: Vec<&str> = config["target"].as_table().unwrap().keys().map(String::as_str).collect();
-    for arch in arches() {
-        assert_eq!(shell(&format!("rust_target {}", arch.name)).trim(), arch.rust_target, "scripts/arches");
+    check_each(arches().iter().map(|arch| arch.name), |name| {
+        let arch = sleep_tests::arch(name);
+        assert_eq!(
+            shell(&format!("rust_target {}", arch.name)).trim(),
+            arch.rust_target,
+            "scripts/lib/arches.sh"
+        );
         assert!(
             sections.contains(&arch.rust_target),
             "{arch}: .cargo/config.toml has no [target.{}] (its code generation flags)",
@@ -269,14 +276,18 @@ fn everything_per_arch_follows_arches_txt() {
         // (links_nothing_but_its_own_code).
         let start = format!("arch/{}.rs", arch.target_arch);
         assert!(repo().join("src").join(&start).is_file(), "{arch}: src/{start} (its _start) is missing");
-    }
+    });
     // A `cfg(...)` section holds flags shared by several targets, not one arch's.
-    for section in sections.into_iter().filter(|section| !section.starts_with("cfg(")) {
-        assert!(
-            arches().iter().any(|arch| arch.rust_target == section),
-            ".cargo/config.toml: [target.{section}] is no arch's target in arches.txt"
-        );
-    }
+    let foreign: Vec<&str> = sections
+        .into_iter()
+        .filter(|section| {
+            !section.starts_with("cfg(") && !arches().iter().any(|arch| arch.rust_target == *section)
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        ".cargo/config.toml has [target] sections for no arch of arches.txt: {foreign:?}"
+    );
 }
 
 /// The flags every release binary shares (the inline threshold, IPRA, ...)
@@ -311,18 +322,16 @@ fn every_arch_and_not_the_host_gets_the_shared_release_flags() {
         String::from_utf8(output.stdout).unwrap()
     };
     let matches = |cfg: &str| cfg.lines().any(|line| wanted.iter().any(|pair| pair == line));
-    for arch in arches() {
-        assert!(
-            matches(&cfg_of(Some(arch.rust_target))),
-            "{arch}: {} matches none of {wanted:?}: add it to the shared section of .cargo/config.toml",
-            arch.rust_target
-        );
-    }
+    let unmatched: Vec<&str> = arches()
+        .iter()
+        .filter(|arch| !matches(&cfg_of(Some(arch.rust_target))))
+        .map(|arch| arch.rust_target)
+        .collect();
+    assert!(
+        unmatched.is_empty(),
+        "{unmatched:?} match none of {wanted:?}: add them to the shared section of .cargo/config.toml"
+    );
     assert!(!matches(&cfg_of(None)), "the host matches the release-only flags' section {wanted:?}");
 }
 
-per_arch!(
-    is_within_the_design_card_limit,
-    is_a_static_executable_with_one_rx_segment,
-    links_nothing_but_its_own_code
-);
+per_arch!(fits_in_one_page, is_a_static_executable_with_one_rx_segment, links_nothing_but_its_own_code);

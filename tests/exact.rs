@@ -1,5 +1,5 @@
 //! The exact nanoseconds each arch's binary asks the kernel for, against the
-//! reference the property tests use (`reference.rs`: big rationals, each
+//! reference the property tests use (the `reference` crate: big rationals, each
 //! operand rounded up, then summed, saturating).
 //!
 //! `parser_prop.rs` checks the library as compiled for the host; this checks
@@ -18,24 +18,18 @@
 //! `SLEEP_EXACT_SEED` picks other operands (the default seed is fixed, so the
 //! same operands run on every arch and in every run).
 
-#[path = "operands.rs"]
-mod operands;
-#[path = "reference.rs"]
-mod reference;
-
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use operands::structured_operand;
 use proptest::{
     prelude::*,
     strategy::ValueTree,
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
-use sleep_tests::{Binary, per_arch, which};
+use sleep_tests::{Binary, check_each, operands::structured_operand, per_arch, sleep_failed, which};
 
 /// Runs per arch: this many single operands, and a fifth as many sums.
 const SINGLE_OPERANDS: usize = 250;
@@ -198,7 +192,7 @@ fn expected_total(operands: &[String]) -> u64 {
 // ---- the checks ----------------------------------------------------------------
 
 fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
-    let refused = String::from_utf8_lossy(sleep::cli::sleep_failed(bin.arch.bits));
+    let refused = sleep_failed(bin.arch.bits);
     let cases = cases();
     let mut wrong = Vec::new();
     for operands in &cases {
@@ -229,15 +223,15 @@ fn each_run_asks_the_kernel_for_the_reference_nanoseconds(bin: &Binary) {
 }
 
 fn a_zero_total_reads_no_clock_and_never_sleeps(bin: &Binary) {
-    for operands in
-        [&["0"][..], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]]
-    {
+    let cases: [&[&str]; 5] =
+        [&["0"], &["0s", "0e5"], &["--", "-0"], &["0x0p99", "0d", " +0.000m"], &["0", "0", "0"]];
+    check_each(cases, |operands| {
         let operands: Vec<String> = operands.iter().map(|operand| operand.to_string()).collect();
         let run = traced(bin, &operands);
         assert_eq!(run.output.status.code(), Some(0), "{operands:?} on {}: {:?}", bin.arch, run.output);
         assert!(run.output.stderr.is_empty(), "{operands:?} on {}: {:?}", bin.arch, run.output);
         assert!(run.clock_calls.is_empty(), "{operands:?} on {}: {:?}", bin.arch, run.clock_calls);
-    }
+    });
 }
 
 per_arch!(

@@ -18,9 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-mod arch_table;
 pub use arch_table::Arch;
 pub use sleep_testbed::{kill_and_reap, poll, process::children, repo, secs, which, with_default_signals};
+
+pub mod operands;
 
 // `per_arch!`, made by build.rs from arches.txt.
 include!(concat!(env!("OUT_DIR"), "/per_arch.rs"));
@@ -36,11 +37,32 @@ pub fn arch(name: &str) -> &'static Arch {
     arches().iter().find(|arch| arch.name == name).unwrap_or_else(|| panic!("arches.txt has no arch {name}"))
 }
 
-/// `Try 'sleep --help' ...`, the line after every usage error, as the binary has it.
-pub const TRY: &str = match std::str::from_utf8(sleep::cli::TRY_HELP) {
-    Ok(text) => text,
-    Err(_) => panic!("TRY_HELP is not UTF-8"),
-};
+// What the binary writes, as a user sees it: written out here, not taken
+// from the library, so that a changed text fails the tests that expect it
+// (`tests/cli.rs` checks the library's copies against these, once).
+
+/// The line after every usage error, as GNU's `sleep` writes it: users'
+/// scripts match on it.
+pub const TRY: &str = "Try 'sleep --help' for more information.\n";
+
+/// What the binary writes when the kernel refuses its sleep, on an arch of
+/// `bits`-bit pointers: a 64-bit kernel never does; a 32-bit one before
+/// Linux 5.1 has no 64-bit-time sleep.
+pub fn sleep_failed(bits: u32) -> &'static str {
+    match bits {
+        64 => "sleep: clock_nanosleep failed\n",
+        32 => "sleep: clock_nanosleep_time64 failed (Linux 5.1+ needed)\n",
+        _ => panic!("no arch has {bits}-bit pointers"),
+    }
+}
+
+/// What `--version` writes: `sleep` and the project's version, which lives in
+/// `Cargo.toml` alone (`scripts/version` prints it).
+pub fn version_line() -> String {
+    let output = Command::new(repo().join("scripts/version")).output().expect("scripts/version");
+    assert!(output.status.success(), "scripts/version: {output:?}");
+    format!("sleep {}", String::from_utf8(output.stdout).unwrap())
+}
 
 /// One arch's release binary and how to run it here.
 #[derive(Debug, Clone)]
@@ -128,6 +150,27 @@ impl Binary {
         command.timeout(Duration::from_secs(60));
         command
     }
+}
+
+/// Runs `check` on every case, then fails once, naming each case that failed
+/// and its message: one failing case does not hide the others. (For a table
+/// inside a `per_arch!` test, which cannot take rstest cases.)
+pub fn check_each<Case: std::fmt::Debug>(cases: impl IntoIterator<Item = Case>, check: impl Fn(&Case)) {
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for case in cases {
+        count += 1;
+        // AssertUnwindSafe: after a failure only the message is read.
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&case))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            failures.push(format!("{case:?}: {message}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Waits for `child` to end; if it has not within `limit`, kills it and panics.

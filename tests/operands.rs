@@ -1,11 +1,8 @@
 //! Generators of operands, the grammar's pieces as proptest strategies:
 //! valid numbers in every form, near misses, and random edits of both.
 //!
-//! Shared by the property test of the library (`tests/parser_prop.rs`) and
-//! the exactness test of every arch's binary (`tests/exact.rs`), both of
-//! which include this file with `#[path]`.
-// Each includer uses only some of the generators.
-#![allow(dead_code)]
+//! For the property test of the library (`tests/parser_prop.rs`) and the
+//! exactness test of every arch's binary (`tests/exact.rs`).
 
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -1,6 +1,6 @@
 //! `sleep::duration::nanoseconds` against an exact, independent reference.
 //!
-//! The reference (`reference.rs`, shared with the fuzz target in `fuzz/`)
+//! The reference (the `reference` crate, shared with the fuzz target in `fuzz/`)
 //! models C `strtod` by recursive descent and computes with big integers; the
 //! implementation under test uses neither. Every generated operand must get
 //! the same answer from both: the same accept/reject decision and, when
@@ -12,18 +12,14 @@
 //! are not persisted to files: a failure found here becomes a named case in
 //! the `regressions` module instead.
 
-#[path = "operands.rs"]
-mod operands;
-#[path = "reference.rs"]
-mod reference;
-
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{TestRunner, contextualize_config};
+use rstest::rstest;
 use sleep::duration::nanoseconds;
 
-use operands::*;
+use sleep_tests::operands::*;
 
 const FOREVER: u64 = u64::MAX;
 const SECOND: u64 = 1_000_000_000;
@@ -413,6 +409,10 @@ mod long_operands {
         );
     }
 
+    fn zeros(count: usize) -> String {
+        "0".repeat(count)
+    }
+
     /// `prefix`, then `fill` repeated, then `suffix`: exactly 128 KiB.
     fn operand(prefix: &str, fill: &str, suffix: &str) -> Vec<u8> {
         let room = MAX_OPERAND - prefix.len() - suffix.len();
@@ -425,81 +425,99 @@ mod long_operands {
         text.into_bytes()
     }
 
-    #[test]
-    fn when_the_mantissa_is_128_kib_of_digits_then_the_value_is_exact() {
-        check(&operand("", "1", ""), Some(FOREVER));
-        check(&operand("", "9", ""), Some(FOREVER));
-        check(&operand("", "0", "1"), Some(SECOND));
-        check(&operand("", "0", "d"), Some(0));
-        check(&operand("-", "0", ""), Some(0));
-        check(&operand("", "9", "s"), Some(FOREVER));
-        check(&operand("", "1", "x"), None);
-        check(&operand("", " ", "1"), Some(SECOND));
-        check(&operand("", "\t", "-0"), Some(0));
-        check(&operand("inf", "x", ""), None);
+    #[rstest]
+    #[case(operand("", "1", ""), Some(FOREVER))]
+    #[case(operand("", "9", ""), Some(FOREVER))]
+    #[case(operand("", "0", "1"), Some(SECOND))]
+    #[case(operand("", "0", "d"), Some(0))]
+    #[case(operand("-", "0", ""), Some(0))]
+    #[case(operand("", "9", "s"), Some(FOREVER))]
+    #[case(operand("", "1", "x"), None)]
+    #[case(operand("", " ", "1"), Some(SECOND))]
+    #[case(operand("", "\t", "-0"), Some(0))]
+    #[case(operand("inf", "x", ""), None)]
+    fn when_the_mantissa_is_128_kib_of_digits_then_the_value_is_exact(
+        #[case] operand: Vec<u8>,
+        #[case] expected: Option<u64>,
+    ) {
+        check(&operand, expected);
     }
 
-    #[test]
-    fn when_a_long_fraction_is_below_a_nanosecond_then_it_rounds_up() {
-        check(&operand("0.", "0", "1"), Some(1));
-        check(&operand("0.000000001", "0", ""), Some(1));
-        check(&operand("0.000000001", "0", "1"), Some(2));
-        check(&operand("0.", "0", "1d"), Some(1));
-        check(&operand("-0.", "0", "1"), None);
-        check(&operand("0x.", "0", "1"), Some(1));
-        check(&operand("0x", "0", "1p-30"), Some(1)); // 2^-30 s = 0.93 ns
+    #[rstest]
+    #[case(operand("0.", "0", "1"), Some(1))]
+    #[case(operand("0.000000001", "0", ""), Some(1))]
+    #[case(operand("0.000000001", "0", "1"), Some(2))]
+    #[case(operand("0.", "0", "1d"), Some(1))]
+    #[case(operand("-0.", "0", "1"), None)]
+    #[case(operand("0x.", "0", "1"), Some(1))]
+    #[case(operand("0x", "0", "1p-30"), Some(1))] // 2^-30 s = 0.93 ns
+    fn when_a_long_fraction_is_below_a_nanosecond_then_it_rounds_up(
+        #[case] operand: Vec<u8>,
+        #[case] expected: Option<u64>,
+    ) {
+        check(&operand, expected);
     }
 
-    #[test]
-    fn when_a_long_operand_is_near_u64_max_then_it_rounds_and_saturates_exactly() {
-        check(&operand("18446744073.709551615", "0", ""), Some(u64::MAX));
-        check(&operand("18446744073.709551615", "0", "1"), Some(FOREVER));
-        check(&operand("18446744073.709551614", "0", "1"), Some(u64::MAX));
-        check(&operand("18446744073.709551613", "9", ""), Some(u64::MAX - 1));
-        check(&operand("18446744073.709551614", "0", ""), Some(u64::MAX - 1));
+    #[rstest]
+    #[case(operand("18446744073.709551615", "0", ""), Some(u64::MAX))]
+    #[case(operand("18446744073.709551615", "0", "1"), Some(FOREVER))]
+    #[case(operand("18446744073.709551614", "0", "1"), Some(u64::MAX))]
+    #[case(operand("18446744073.709551613", "9", ""), Some(u64::MAX - 1))]
+    #[case(operand("18446744073.709551614", "0", ""), Some(u64::MAX - 1))]
+    fn when_a_long_operand_is_near_u64_max_then_it_rounds_and_saturates_exactly(
+        #[case] operand: Vec<u8>,
+        #[case] expected: Option<u64>,
+    ) {
+        check(&operand, expected);
     }
 
-    #[test]
-    fn when_the_exponent_is_huge_then_it_saturates_or_rounds_up() {
-        check(b"1e-131072", Some(1));
-        check(b"1e-131072d", Some(1));
-        check(b"1e131072", Some(FOREVER));
-        check(b"0e131072", Some(0));
-        check(b"-0e131072", Some(0));
-        check(b"0x1p-131072", Some(1));
-        check(b"0x1p131072", Some(FOREVER));
-        check(&operand("1e-", "9", ""), Some(1));
-        check(&operand("1e", "9", ""), Some(FOREVER));
-        check(&operand("0e", "9", ""), Some(0));
-        check(&operand("0e-", "9", ""), Some(0));
-        check(&operand("1e+", "0", "1"), Some(10 * SECOND));
-        check(&operand("1e", "0", "-"), None);
-        check(&operand("1e-", "0", ""), Some(SECOND));
+    #[rstest]
+    #[case(b"1e-131072".to_vec(), Some(1))]
+    #[case(b"1e-131072d".to_vec(), Some(1))]
+    #[case(b"1e131072".to_vec(), Some(FOREVER))]
+    #[case(b"0e131072".to_vec(), Some(0))]
+    #[case(b"-0e131072".to_vec(), Some(0))]
+    #[case(b"0x1p-131072".to_vec(), Some(1))]
+    #[case(b"0x1p131072".to_vec(), Some(FOREVER))]
+    #[case(operand("1e-", "9", ""), Some(1))]
+    #[case(operand("1e", "9", ""), Some(FOREVER))]
+    #[case(operand("0e", "9", ""), Some(0))]
+    #[case(operand("0e-", "9", ""), Some(0))]
+    #[case(operand("1e+", "0", "1"), Some(10 * SECOND))]
+    #[case(operand("1e", "0", "-"), None)]
+    #[case(operand("1e-", "0", ""), Some(SECOND))]
+    fn when_the_exponent_is_huge_then_it_saturates_or_rounds_up(
+        #[case] operand: Vec<u8>,
+        #[case] expected: Option<u64>,
+    ) {
+        check(&operand, expected);
     }
 
-    #[test]
-    fn when_a_long_mantissa_and_exponent_cancel_then_the_value_is_exact() {
-        // 1 followed by 131,060 zeros, times 10^-131060: exactly one second.
-        let zeros = "0".repeat(131_060);
-        check(format!("1{zeros}e-131060").as_bytes(), Some(SECOND));
-        check(format!("1{zeros}e-131061").as_bytes(), Some(SECOND / 10));
-        // 10^-131061 × 10^131070 = 10^9 s.
-        check(format!("0.{zeros}1e131070").as_bytes(), Some(SECOND * SECOND));
-        check(format!("0.{zeros}5e131061").as_bytes(), Some(5 * SECOND));
-        check(format!("0.{zeros}5e131060").as_bytes(), Some(SECOND / 2));
-        // 16^32000 × 2^-128000 = 1 s.
-        check(format!("0x1{}p-128000", "0".repeat(32_000)).as_bytes(), Some(SECOND));
-        check(format!("0x1{}p-128000m", "0".repeat(32_000)).as_bytes(), Some(60 * SECOND));
-        check(format!("0x1{}p-128001", "0".repeat(32_000)).as_bytes(), Some(SECOND / 2));
-        // Seven-digit exponents against a 130,000-digit mantissa: still exact.
-        let zeros = "0".repeat(130_000);
-        check(format!("0.{zeros}1e1000000").as_bytes(), Some(FOREVER));
-        check(format!("1{zeros}e-1000000").as_bytes(), Some(1));
-        check(format!("0x.{zeros}1p1000000").as_bytes(), Some(FOREVER));
-        check(format!("0x1{zeros}p-1000000").as_bytes(), Some(1));
-        // 16^-130001 × 2^520010 = 2^6 s.
-        check(format!("0x.{zeros}1p520010").as_bytes(), Some(64 * SECOND));
-        check(format!("0x1{zeros}p-520006").as_bytes(), Some(SECOND / 64)); // 2^-6 s
+    #[rstest]
+    // 1 followed by 131,060 zeros, times 10^-131060: exactly one second.
+    #[case(format!("1{}e-131060", zeros(131_060)).into_bytes(), Some(SECOND))]
+    #[case(format!("1{}e-131061", zeros(131_060)).into_bytes(), Some(SECOND / 10))]
+    // 10^-131061 × 10^131070 = 10^9 s.
+    #[case(format!("0.{}1e131070", zeros(131_060)).into_bytes(), Some(SECOND * SECOND))]
+    #[case(format!("0.{}5e131061", zeros(131_060)).into_bytes(), Some(5 * SECOND))]
+    #[case(format!("0.{}5e131060", zeros(131_060)).into_bytes(), Some(SECOND / 2))]
+    // 16^32000 × 2^-128000 = 1 s.
+    #[case(format!("0x1{}p-128000", zeros(32_000)).into_bytes(), Some(SECOND))]
+    #[case(format!("0x1{}p-128000m", zeros(32_000)).into_bytes(), Some(60 * SECOND))]
+    #[case(format!("0x1{}p-128001", zeros(32_000)).into_bytes(), Some(SECOND / 2))]
+    // Seven-digit exponents against a 130,000-digit mantissa: still exact.
+    #[case(format!("0.{}1e1000000", zeros(130_000)).into_bytes(), Some(FOREVER))]
+    #[case(format!("1{}e-1000000", zeros(130_000)).into_bytes(), Some(1))]
+    #[case(format!("0x.{}1p1000000", zeros(130_000)).into_bytes(), Some(FOREVER))]
+    #[case(format!("0x1{}p-1000000", zeros(130_000)).into_bytes(), Some(1))]
+    // 16^-130001 × 2^520010 = 2^6 s.
+    #[case(format!("0x.{}1p520010", zeros(130_000)).into_bytes(), Some(64 * SECOND))]
+    #[case(format!("0x1{}p-520006", zeros(130_000)).into_bytes(), Some(SECOND / 64))] // 2^-6 s
+    fn when_a_long_mantissa_and_exponent_cancel_then_the_value_is_exact(
+        #[case] operand: Vec<u8>,
+        #[case] expected: Option<u64>,
+    ) {
+        check(&operand, expected);
     }
 }
 
@@ -515,136 +533,134 @@ mod reference_known_answers {
         reference::nanoseconds(operand.as_bytes())
     }
 
-    #[test]
-    fn when_the_operand_is_valid_then_the_reference_gives_the_hand_computed_value() {
-        let table: &[(&str, u64)] = &[
-            ("0", 0),
-            ("5", 5 * SECOND),
-            ("007", 7 * SECOND),
-            (".5", SECOND / 2),
-            ("5.", 5 * SECOND),
-            ("0.1", 100_000_000),
-            ("1.000000001", SECOND + 1),
-            ("1e-3", 1_000_000),
-            ("2.5E+1", 25 * SECOND),
-            ("1e0000000000000000000000001", 10 * SECOND),
-            ("0x1p-3", SECOND / 8),
-            ("0x.8", SECOND / 2),
-            ("0X1P0", SECOND),
-            ("0xA.8p1", 21 * SECOND),
-            ("0x0.01d", 7_080_079), // 29/4096 s, rounded up
-            ("0x1d", 29 * SECOND),
-            ("0x1p0d", 86_400 * SECOND),
-            ("0x1e5", 485 * SECOND), // e is a hex digit
-            ("1.5m", 90 * SECOND),
-            ("0.5h", 1_800 * SECOND),
-            (".5d", 43_200 * SECOND),
-            ("\t\n\x0b\x0c\r 2", 2 * SECOND),
-            ("  +.5", SECOND / 2),
-            ("-0", 0),
-            ("-0.000", 0),
-            ("-0x0p9", 0),
-            ("-0s", 0),
-            ("iNfInItY", FOREVER),
-            ("infd", FOREVER),
-            ("infinitys", FOREVER),
-            ("1e-400", 1),
-            ("1e-11m", 1), // 0.6 ns
-            ("1e-10h", 360),
-            ("1e400", FOREVER),
-            ("213503982336d", FOREVER),
-            ("18446744073.709551615", u64::MAX),
-            ("18446744073.709551614", u64::MAX - 1),
-            ("18446744073.7095516139", u64::MAX - 1),
-            ("0e99999999999999999999999999999999999", 0),
-            ("1e-99999999999999999999999999999999999", 1),
-            ("1e99999999999999999999999999999999999", FOREVER),
-        ];
-        for &(operand, expected) in table {
-            assert_eq!(reference(operand), Some(expected), "{operand:?}");
-        }
+    #[rstest]
+    #[case("0", 0)]
+    #[case("5", 5 * SECOND)]
+    #[case("007", 7 * SECOND)]
+    #[case(".5", SECOND / 2)]
+    #[case("5.", 5 * SECOND)]
+    #[case("0.1", 100_000_000)]
+    #[case("1.000000001", SECOND + 1)]
+    #[case("1e-3", 1_000_000)]
+    #[case("2.5E+1", 25 * SECOND)]
+    #[case("1e0000000000000000000000001", 10 * SECOND)]
+    #[case("0x1p-3", SECOND / 8)]
+    #[case("0x.8", SECOND / 2)]
+    #[case("0X1P0", SECOND)]
+    #[case("0xA.8p1", 21 * SECOND)]
+    #[case("0x0.01d", 7_080_079)] // 29/4096 s, rounded up
+    #[case("0x1d", 29 * SECOND)]
+    #[case("0x1p0d", 86_400 * SECOND)]
+    #[case("0x1e5", 485 * SECOND)] // e is a hex digit
+    #[case("1.5m", 90 * SECOND)]
+    #[case("0.5h", 1_800 * SECOND)]
+    #[case(".5d", 43_200 * SECOND)]
+    #[case("\t\n\x0b\x0c\r 2", 2 * SECOND)]
+    #[case("  +.5", SECOND / 2)]
+    #[case("-0", 0)]
+    #[case("-0.000", 0)]
+    #[case("-0x0p9", 0)]
+    #[case("-0s", 0)]
+    #[case("iNfInItY", FOREVER)]
+    #[case("infd", FOREVER)]
+    #[case("infinitys", FOREVER)]
+    #[case("1e-400", 1)]
+    #[case("1e-11m", 1)] // 0.6 ns
+    #[case("1e-10h", 360)]
+    #[case("1e400", FOREVER)]
+    #[case("213503982336d", FOREVER)]
+    #[case("18446744073.709551615", u64::MAX)]
+    #[case("18446744073.709551614", u64::MAX - 1)]
+    #[case("18446744073.7095516139", u64::MAX - 1)]
+    #[case("0e99999999999999999999999999999999999", 0)]
+    #[case("1e-99999999999999999999999999999999999", 1)]
+    #[case("1e99999999999999999999999999999999999", FOREVER)]
+    fn when_the_operand_is_valid_then_the_reference_gives_the_hand_computed_value(
+        #[case] operand: &str,
+        #[case] expected: u64,
+    ) {
+        assert_eq!(reference(operand), Some(expected), "{operand:?}");
     }
 
-    #[test]
-    fn when_the_operand_is_invalid_then_the_reference_rejects_it() {
-        let table = [
-            "",
-            ".",
-            "..",
-            "1..",
-            "1.2.3",
-            " ",
-            "+",
-            "-",
-            "+.",
-            "e1",
-            ".e1",
-            "1e",
-            "1e+",
-            "1E-",
-            "1e+-1",
-            "1e1.5",
-            "1p1",
-            "0x",
-            "0x.",
-            "0x1p",
-            "0xp1",
-            "0x1e-",
-            "0x1g",
-            "x1",
-            "0x1.8.1",
-            "00x1",
-            "1S",
-            "1D",
-            "1ms",
-            "1ss",
-            "42day",
-            "1 s",
-            "1x",
-            "1s ",
-            "1 ",
-            "1\n",
-            "+ 1",
-            "1 2",
-            "1,5",
-            "-1",
-            "-1e-400",
-            "-0.0000000001",
-            "-inf",
-            "--1",
-            "+-1",
-            "in",
-            "infinit",
-            "infi",
-            "infinityy",
-            "infinity s",
-            "nan",
-            "NaN",
-            "nan(1)",
-            "infinityS",
-            "0x1p0D",
-        ];
-        for operand in table {
-            assert_eq!(reference(operand), None, "{operand:?}");
-        }
+    #[rstest]
+    #[case("")]
+    #[case(".")]
+    #[case("..")]
+    #[case("1..")]
+    #[case("1.2.3")]
+    #[case(" ")]
+    #[case("+")]
+    #[case("-")]
+    #[case("+.")]
+    #[case("e1")]
+    #[case(".e1")]
+    #[case("1e")]
+    #[case("1e+")]
+    #[case("1E-")]
+    #[case("1e+-1")]
+    #[case("1e1.5")]
+    #[case("1p1")]
+    #[case("0x")]
+    #[case("0x.")]
+    #[case("0x1p")]
+    #[case("0xp1")]
+    #[case("0x1e-")]
+    #[case("0x1g")]
+    #[case("x1")]
+    #[case("0x1.8.1")]
+    #[case("00x1")]
+    #[case("1S")]
+    #[case("1D")]
+    #[case("1ms")]
+    #[case("1ss")]
+    #[case("42day")]
+    #[case("1 s")]
+    #[case("1x")]
+    #[case("1s ")]
+    #[case("1 ")]
+    #[case("1\n")]
+    #[case("+ 1")]
+    #[case("1 2")]
+    #[case("1,5")]
+    #[case("-1")]
+    #[case("-1e-400")]
+    #[case("-0.0000000001")]
+    #[case("-inf")]
+    #[case("--1")]
+    #[case("+-1")]
+    #[case("in")]
+    #[case("infinit")]
+    #[case("infi")]
+    #[case("infinityy")]
+    #[case("infinity s")]
+    #[case("nan")]
+    #[case("NaN")]
+    #[case("nan(1)")]
+    #[case("infinityS")]
+    #[case("0x1p0D")]
+    fn when_the_operand_is_invalid_then_the_reference_rejects_it(#[case] operand: &str) {
+        assert_eq!(reference(operand), None, "{operand:?}");
     }
 
-    #[test]
-    fn when_strtod_meets_an_incomplete_tail_then_it_backs_off_like_c() {
-        let end = |text: &str| reference::strtod(text.as_bytes()).map(|conversion| conversion.end);
-        assert_eq!(end("1e+"), Some(1));
-        assert_eq!(end("1e"), Some(1));
-        assert_eq!(end("0x"), Some(1));
-        assert_eq!(end("0x.p1"), Some(1));
-        assert_eq!(end("0x1p-"), Some(3));
-        assert_eq!(end(" -5.e3x"), Some(6));
-        assert_eq!(end("infinit"), Some(3));
-        assert_eq!(end("INFINITY!"), Some(8));
-        assert_eq!(end("nan(ab_1)x"), Some(9));
-        assert_eq!(end("nan(ab"), Some(3));
-        assert_eq!(end("."), None);
-        assert_eq!(end("+"), None);
-        assert_eq!(end("x"), None);
+    #[rstest]
+    #[case("1e+", Some(1))]
+    #[case("1e", Some(1))]
+    #[case("0x", Some(1))]
+    #[case("0x.p1", Some(1))]
+    #[case("0x1p-", Some(3))]
+    #[case(" -5.e3x", Some(6))]
+    #[case("infinit", Some(3))]
+    #[case("INFINITY!", Some(8))]
+    #[case("nan(ab_1)x", Some(9))]
+    #[case("nan(ab", Some(3))]
+    #[case(".", None)]
+    #[case("+", None)]
+    #[case("x", None)]
+    fn when_strtod_meets_an_incomplete_tail_then_it_backs_off_like_c(
+        #[case] text: &str,
+        #[case] end: Option<usize>,
+    ) {
+        assert_eq!(reference::strtod(text.as_bytes()).map(|conversion| conversion.end), end, "{text:?}");
     }
 }
 
@@ -655,39 +671,36 @@ mod reference_known_answers {
 mod regressions {
     use super::*;
 
-    #[test]
-    fn when_a_known_tricky_operand_is_read_then_both_agree() {
-        for operand in [
-            "0x1d",
-            "0x1ds",
-            "0x.d",
-            "0x1p+d",
-            "0x1p0d",
-            "0xd",
-            "0x1e+1",
-            "1e+1d",
-            "inf inity",
-            "0x1.",
-            "0x1.p1",
-            "0x.1p4",
-            "-0x0",
-            "-0x",
-            "-.0e9999",
-            "0.e1",
-            "0e",
-            "0es",
-            "0xinf",
-            "0Xinfinity",
-            ".inf",
-            "0inf",
-            "0x.inf",
-            "1einf",
-            "+-inf",
-            "\0",
-            "1\0",
-            "1s\0",
-        ] {
-            assert_agrees(operand.as_bytes()).unwrap();
-        }
+    #[rstest]
+    #[case("0x1d")]
+    #[case("0x1ds")]
+    #[case("0x.d")]
+    #[case("0x1p+d")]
+    #[case("0x1p0d")]
+    #[case("0xd")]
+    #[case("0x1e+1")]
+    #[case("1e+1d")]
+    #[case("inf inity")]
+    #[case("0x1.")]
+    #[case("0x1.p1")]
+    #[case("0x.1p4")]
+    #[case("-0x0")]
+    #[case("-0x")]
+    #[case("-.0e9999")]
+    #[case("0.e1")]
+    #[case("0e")]
+    #[case("0es")]
+    #[case("0xinf")]
+    #[case("0Xinfinity")]
+    #[case(".inf")]
+    #[case("0inf")]
+    #[case("0x.inf")]
+    #[case("1einf")]
+    #[case("+-inf")]
+    #[case("\0")]
+    #[case("1\0")]
+    #[case("1s\0")]
+    fn when_a_known_tricky_operand_is_read_then_both_agree(#[case] operand: &str) {
+        assert_agrees(operand.as_bytes()).unwrap();
     }
 }

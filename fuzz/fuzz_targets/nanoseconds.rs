@@ -1,13 +1,10 @@
 //! `sleep::duration::nanoseconds` on arbitrary bytes: it must never panic,
 //! and it must give exactly the answer of the big-rational reference that
-//! the property test uses (`tests/reference.rs`), so that wrong answers are
-//! caught as well as crashes.
+//! the property test uses (the `reference` crate, `tests/reference/`), so
+//! that wrong answers are caught as well as crashes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-
-#[path = "../../tests/reference.rs"]
-mod reference;
 
 fuzz_target!(|operand: &[u8]| {
     let actual = sleep::duration::nanoseconds(operand);

@@ -1,13 +1,13 @@
-"""Shared helpers for the tests of what this machine cannot run: the Docker
-image build, the Kubernetes examples, and the release build's reproducibility.
+"""Shared helpers of the Python tests: the repository's facts (the arches, the
+version, the toolchain), the Docker build context, and running container
+runtimes with private state.
 
-Every fact about the arches comes from arches.txt (read by scripts/arches.py),
+Every fact about the arches comes from arches.txt (read by scripts/lib/arches.py),
 so a new arch there is tested here without editing anything.
 """
 
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import dockerfile
 import pytest
+from docker.utils.build import exclude_paths
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-import arches as arch_table  # noqa: E402  (scripts/arches.py, found through the path above)
+sys.path.insert(0, str(REPO / "scripts/lib"))
+import arches as arch_table  # noqa: E402  (scripts/lib/arches.py, found through the path above)
 
 
 # Container runtimes keep their state (roots, snapshots, temporary mounts)
@@ -208,78 +209,27 @@ def unquote(value: str) -> str:
     return value
 
 
-def dockerignore_rules() -> list[tuple[bool, str, re.Pattern]]:
-    """.dockerignore's rules, in order: (is an exception `!`, pattern, regex)."""
-    rules = []
-    for line in (REPO / ".dockerignore").read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
-        rules.append((negate, pattern, re.compile(_glob_to_regex(pattern))))
-    return rules
+def dockerignore_patterns(context: Path) -> list[str]:
+    """`context`'s .dockerignore, as the Docker CLI reads it: each line
+    trimmed, blank lines and `#` comments dropped."""
+    lines = (line.strip() for line in (context / ".dockerignore").read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
-def dockerignored(path: str, rules=None) -> bool:
-    """Whether .dockerignore keeps `path` (relative to the context root) out.
-
-    Implements the part of Docker's .dockerignore syntax the project uses:
-    patterns relative to the context root, `*` and `?` within one path
-    element, `**` across elements, `!` exceptions (last match wins), and a
-    pattern that matches a directory excluding everything under it.
-    """
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    verdict = False
-    for negate, _, regex in rules if rules is not None else dockerignore_rules():
-        if any(regex.fullmatch(prefix) for prefix in prefixes):
-            verdict = not negate
-    return verdict
-
-
-def context_files() -> list[str]:
-    """The files a `docker build .` of this work tree sends: every file under
-    it (tracked, untracked or git-ignored: Docker does not read .gitignore)
-    less those .dockerignore excludes.
-
-    Like Docker, it does not descend into an excluded directory unless an
-    exception (`!dist/sleep-linux-*`) may bring back something inside it.
-    """
-    rules = dockerignore_rules()
-    exception_patterns = [pattern for negate, pattern, _ in rules if negate]
-    found = []
-    for directory, subdirectories, files in os.walk(REPO):
-        relative = os.path.relpath(directory, REPO)
-        prefix = "" if relative == "." else relative + "/"
-        subdirectories[:] = [
-            name for name in subdirectories
-            if not dockerignored(prefix + name, rules)
-            or any(p.startswith(prefix + name + "/") for p in exception_patterns)
-        ]
-        found += [prefix + name for name in files if not dockerignored(prefix + name, rules)]
-    return sorted(found)
-
-
-def _glob_to_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
+def context_files(context: Path = REPO) -> list[str]:
+    """The files a `docker build` of `context` sends: every file under it
+    (tracked, untracked or git-ignored: Docker does not read .gitignore) that
+    its .dockerignore lets in, by the matcher of Docker's own Python SDK,
+    docker-py's exclude_paths. It follows the engine's rules: patterns from
+    the context root, `*` and `?` within one path element, `**` across them,
+    `!` exceptions with the last match winning, and an excluded directory left
+    unread unless an exception may bring back something inside it. (Its
+    single-path `matches` also folds case and checks fewer parent directories
+    than Docker, which is why this walks the tree; test_dockerfile.py checks
+    the result against a real builder, on this .dockerignore.)
+    Symbolic links count as files."""
+    paths = exclude_paths(str(context), dockerignore_patterns(context))
+    return sorted(path for path in paths if (context / path).is_symlink() or not (context / path).is_dir())
 
 
 @pytest.fixture(scope="session")

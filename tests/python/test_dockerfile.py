@@ -16,7 +16,8 @@ import pytest
 
 from conftest import (
     REPO, all_arches, arch_platform, cargo_package, context_files, copy_build_context, docker_platform,
-    dockerignored, flags, parse_dockerfile, private_buildah, runtime_state_dir, stages, toolchain_channel, unquote,
+    dockerignore_patterns, flags, parse_dockerfile, private_buildah, runtime_state_dir, stages, toolchain_channel,
+    unquote,
 )
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -217,8 +218,8 @@ class TestBuildStageRun:
 class TestContext:
     NEEDED = [
         "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "build.rs", "linker.ld",
-        ".cargo/config.toml", "arches.txt", "scripts/build", "scripts/arches", "scripts/docker-arch",
-        "scripts/without-neon-warning", "scripts/llvm-tool", "src/main.rs", "src/lib.rs",
+        ".cargo/config.toml", "arches.txt", "scripts/build", "scripts/lib/arches.sh", "scripts/docker-arch",
+        "scripts/lib/without-neon-warning", "scripts/llvm-tool", "src/main.rs", "src/lib.rs",
         "tests/Cargo.toml",
     ]
 
@@ -229,12 +230,14 @@ class TestContext:
         assert not [name for name in files if name.startswith("dist/") and "/sleep-linux-" not in name]
 
     @pytest.mark.parametrize("arch", all_arches())
-    def test_dockerignore_lets_in_the_binaries_of_dist_only(self, arch):
+    def test_dockerignore_lets_in_the_binaries_of_dist_only(self, arch, tmp_path):
         # For the dist stage; the checksums and the image archive stay out
         # (the archive would grow every context by the whole image).
-        assert not dockerignored(f"dist/sleep-linux-{arch}")
-        for other in ("dist/SHA256SUMS", "dist/sleep-oci.tar", "dist/sleep-oci.tar.partial"):
-            assert dockerignored(other)
+        shutil.copy2(REPO / ".dockerignore", tmp_path)
+        (tmp_path / "dist").mkdir()
+        for name in (f"sleep-linux-{arch}", "SHA256SUMS", "sleep-oci.tar", "sleep-oci.tar.partial"):
+            (tmp_path / "dist" / name).touch()
+        assert context_files(tmp_path) == [".dockerignore", f"dist/sleep-linux-{arch}"]
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +249,62 @@ def buildah():
         yield private_buildah(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def copied_by_a_builder(buildah, context: Path, work: Path) -> list[str]:
+    """The files buildah copies from `context` with `COPY . /context/`, which
+    it filters by the context's .dockerignore as Docker does: sorted, relative
+    to the context, symbolic links counted as files."""
+    dockerfile = work / "Dockerfile.copy"
+    dockerfile.write_text("FROM scratch\nCOPY . /context/\n")
+    result = buildah("build", "--quiet", "--isolation", "chroot", "--tag", "localhost/sleep-context-test",
+                     "--file", str(dockerfile), str(context))
+    assert result.returncode == 0, result.stderr
+    container = buildah("from", "--quiet", "--pull=never", "localhost/sleep-context-test").stdout.split()[-1]
+    try:
+        copied = Path(buildah("mount", container).stdout.strip()) / "context"
+        return sorted(str(path.relative_to(copied)) for path in copied.rglob("*")
+                      if path.is_symlink() or not path.is_dir())
+    finally:
+        buildah("umount", container)
+        buildah("rm", container)
+        buildah("rmi", "localhost/sleep-context-test")
+
+
+def trial_paths(pattern: str) -> list[str]:
+    """Paths a .dockerignore `pattern` should or should not match: the pattern
+    made concrete (`*` and `?` one letter, `**/` no folder and two), each as a
+    folder with a file in it and, for a glob, as a file; and near misses: one
+    folder deeper, and a letter longer."""
+    bare = pattern.removeprefix("!").lstrip("/")
+    paths = []
+    for base in {bare.replace("**/", ""), bare.replace("**/", "a/b/")}:
+        folder = base.replace("*", "d").replace("?", "d")
+        paths += [f"{folder}/inside", f"deeper/{folder}/inside", f"{folder}x/inside"]
+        if "*" in base or "?" in base:
+            paths.append(base.replace("*", "f").replace("?", "f"))
+    return paths
+
+
+class TestTheContextIsWhatABuilderSends:
+    """context_files (docker-py's matcher) against buildah, which reads
+    .dockerignore with the engine's own Go code."""
+
+    def test_on_a_tree_made_for_each_pattern_of_the_dockerignore(self, buildah, tmp_path):
+        context = tmp_path / "context"
+        context.mkdir()
+        shutil.copy2(REPO / ".dockerignore", context)
+        patterns = dockerignore_patterns(context)
+        assert patterns, ".dockerignore has no pattern"
+        for name in ["kept/inside", "Cargo.toml", *(path for p in patterns for path in trial_paths(p))]:
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
+            (context / name).touch()
+        files = context_files(context)
+        assert copied_by_a_builder(buildah, context, tmp_path) == files
+        assert "kept/inside" in files and len(files) < sum(1 for p in context.rglob("*") if p.is_file())
+
+    def test_on_this_checkout(self, buildah, tmp_path):
+        assert copied_by_a_builder(buildah, REPO, tmp_path) == context_files()
 
 
 class TestDistStageWithARealBuilder:

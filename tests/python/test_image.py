@@ -258,7 +258,7 @@ def test_two_runs_from_a_clean_state_give_the_same_archive(tmp_path, archive):
         archives.append((dist / "sleep-oci.tar").read_bytes())
     # And the same as dist/'s (scripts/test made it from the same commit).
     assert digests == [expected["digest"]] * 2
-    assert archives == [ARCHIVE.read_bytes()] * 2, "the tar itself differs: see scripts/oci-archive.py"
+    assert archives == [ARCHIVE.read_bytes()] * 2, "the tar itself differs: see scripts/lib/oci_archive.py"
 
 
 @pytest.mark.parametrize("missing", ["amd64", "riscv64"])

@@ -112,7 +112,7 @@ def test_names_every_binary_of_sha256sums_with_its_digest_and_target(bom):
 
 def objcopy_says() -> str:
     """What the llvm-objcopy scripts/build strips with prints as its version
-    (its `LLVM version` line), asked here, not taken from scripts/sbom.py."""
+    (its `LLVM version` line), asked here, not taken from scripts/lib/sbom.py."""
     tool = subprocess.run([str(REPO / "scripts/llvm-tool"), "llvm-objcopy"],
                           capture_output=True, text=True, check=True).stdout.strip()
     text = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
@@ -177,7 +177,7 @@ def test_a_wrong_checksum_line_fails_with_a_message(tmp_path):
     (tmp_path / "SHA256SUMS").write_text("not-a-digest  sleep-linux-amd64\n")
     (tmp_path / "cargo.json").write_text("{}")
     result = subprocess.run(
-        ["python3", "scripts/sbom.py", str(tmp_path / "cargo.json"), str(tmp_path)],
+        ["python3", "scripts/lib/sbom.py", str(tmp_path / "cargo.json"), str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

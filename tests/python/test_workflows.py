@@ -6,8 +6,8 @@ blocks.
   workflow / a Dependabot config, with known keys and values.
 - zizmor --offline --persona pedantic: the Actions security linter, with no
   findings (a rule relaxed in .github/zizmor.yml must say why there).
-- shellcheck on scripts/ and .ci/ (found by shebang, and the files they
-  source) and on each run: block, with the shell the step runs it with.
+- shellcheck on scripts/, scripts/lib/ and .ci/ (found by shebang, and the
+  files they source) and on each run: block, with the shell the step runs it with.
 - The release workflow's own rules: the tag check reads Cargo.toml, each job
   holds only the permissions it uses, the release is published last, the
   anonymous pull is a job of its own; and its scripts: scripts/index-digest
@@ -37,7 +37,7 @@ from conftest import REPO, cargo_package
 WORKFLOWS = REPO / ".github" / "workflows"
 DEPENDABOT = REPO / ".github" / "dependabot.yml"
 RELEASE = WORKFLOWS / "release.yml"
-SHELL_DIRS = ["scripts", ".ci"]
+SHELL_DIRS = ["scripts", "scripts/lib", ".ci"]
 
 
 def tool(name: str) -> str:
@@ -161,7 +161,7 @@ def shell_scripts() -> dict[str, str]:
 
 
 def shellcheck(path: str, shell: str) -> subprocess.CompletedProcess:
-    # -x follows `source scripts/arches` from the repository root, where
+    # -x follows `source scripts/lib/arches.sh` from the repository root, where
     # every script runs from (each starts with a cd there).
     return run(tool("shellcheck"), "--external-sources", f"--shell={shell}", path)
 
@@ -169,7 +169,7 @@ def shellcheck(path: str, shell: str) -> subprocess.CompletedProcess:
 def test_shell_scripts_are_found():
     scripts = shell_scripts()
     # Those there were when this test was written; new ones join by shebang.
-    for known in ["scripts/build", "scripts/setup", "scripts/test", "scripts/arches",
+    for known in ["scripts/build", "scripts/setup", "scripts/test", "scripts/lib/arches.sh",
                   "scripts/docker-arch", "scripts/bench", ".ci/run", ".ci/install-rustup"]:
         assert known in scripts, (known, sorted(scripts))
     # A script with a shebang is run as a command: it must be executable.

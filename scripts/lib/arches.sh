@@ -1,6 +1,6 @@
 # The arch table (arches.txt, at the repository root) for bash. Sourced by
-# scripts/build and scripts/docker-arch (so the Dockerfile); the Rust and
-# Python tests read the same file themselves.
+# scripts/build, scripts/docker-arch (so the Dockerfile), scripts/image and
+# scripts/lint; the Rust and Python tests read the same file themselves.
 #
 #   ALL_ARCHES              every arch, in the table's order
 #   rust_target ARCH        its Rust target (fails, naming the arches, for any other)
@@ -12,7 +12,7 @@ while read -r arch platform rust_target _; do
     ALL_ARCHES+=("$arch")
     RUST_TARGET_OF[$arch]=$rust_target
     PLATFORM_OF[$arch]=$platform
-done < "$(dirname "${BASH_SOURCE[0]}")/../arches.txt"
+done < "$(dirname "${BASH_SOURCE[0]}")/../../arches.txt"
 
 rust_target() {
     if [[ -z ${RUST_TARGET_OF[$1]:-} ]]; then

@@ -1,4 +1,4 @@
-"""ELF headers for Python: read by scripts/sizes and scripts/bench.py. Only
+"""ELF headers for Python: read by scripts/sizes and scripts/lib/bench.py. Only
 what they need, for 32- and 64-bit files of either byte order."""
 
 import struct

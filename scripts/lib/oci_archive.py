@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Finishes the OCI archive scripts/image had buildah write: names the image
 for every tool that loads an archive, adds Docker's manifest.json, and writes
 the tar reproducibly.
 
-    scripts/oci-archive.py IN OUT --name localhost/sleep:0.1.0 --platform linux/amd64 --mtime SECS
+    python3 scripts/lib/oci_archive.py IN OUT --name localhost/sleep:0.1.0 --platform linux/amd64 --mtime SECS
 
 - index.json's one entry keeps its `org.opencontainers.image.ref.name` (the
   tag, so `oci-archive:OUT:0.1.0` still means this image) and gains

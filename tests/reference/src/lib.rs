@@ -1,8 +1,9 @@
 //! An exact, deliberately naive reference for `sleep::duration::nanoseconds`.
 //!
-//! Shared by the property test (`tests/parser_prop.rs`) and the fuzz target
-//! (`fuzz/fuzz_targets/nanoseconds.rs`), both of which include this file with
-//! `#[path]`. It shares no code and no structure with the implementation:
+//! A crate of its own, which the property test (`tests/parser_prop.rs`), the
+//! exactness test of the binaries (`tests/exact.rs`) and the fuzz target
+//! (`fuzz/fuzz_targets/nanoseconds.rs`) depend on. It shares no code and no
+//! structure with the implementation:
 //!
 //! 1. [`strtod`] models C `strtod` in the C locale as GNU `sleep` calls it: it
 //!    reads the *longest* prefix that is a number and reports where it ended,
@@ -38,8 +39,6 @@
 //! built is about `10^(len + 14)` or `2^(4 len + 47)`: about half a megabit for
 //! a 128 KiB operand. Setting `shortcuts` to `false` in [`evaluate`] skips
 //! them, which the property test uses to check them on moderate exponents.
-#![allow(dead_code)]
-
 use num_bigint::BigUint;
 
 /// `u64::MAX` nanoseconds: longer than any deadline; what `inf` means.

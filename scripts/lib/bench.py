@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks this project's sleep against GNU coreutils, busybox, uutils and Go.
 
 Run through scripts/bench, which installs the tools this needs. Builds the two
@@ -14,7 +13,6 @@ failed.
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import datetime
 import errno
@@ -27,7 +25,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,9 +33,9 @@ import tomllib
 import traceback
 from pathlib import Path
 
-import elf  # scripts/elf.py, beside this file
+import elf  # scripts/lib/elf.py, beside this file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # What scripts/build strips into dist/sleep-linux-amd64.
 UNSTRIPPED_BUILD = REPO / "target/x86_64-unknown-none/release/sleep"
 
@@ -53,14 +50,10 @@ LONG_ACCURACY_OPERAND = "1"
 # the overshoot.
 SLACK_OPERANDS = ["0.001", "0.01", "0.1"]   # Settings.slack_pairs: how many pairs of each
 # The timer slack experiment refuses ours' prctl(PR_SET_TIMERSLACK, 1) with a
-# seccomp filter, written for the amd64 host the benchmark runs on.
+# seccomp filter (libseccomp's bindings); the other arm refuses
+# PR_GET_TIMERSLACK, which ours never asks.
 PR_SET_TIMERSLACK = 29     # <linux/prctl.h>
-PR_SET_SECCOMP = 22        # <linux/prctl.h>
-PR_SET_NO_NEW_PRIVS = 38   # <linux/prctl.h>; needed to install a filter without CAP_SYS_ADMIN
-SECCOMP_MODE_FILTER = 2    # <linux/seccomp.h>
-AUDIT_ARCH_X86_64 = 0xC000003E   # <linux/audit.h>: EM_X86_64 (62) | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-SYS_PRCTL_X86_64 = 157            # __NR_prctl, <asm/unistd_64.h>
-SYS_CLOCK_NANOSLEEP_X86_64 = 230  # __NR_clock_nanosleep, <asm/unistd_64.h>
+PR_GET_TIMERSLACK = 30
 MEMORY_SLEEP_OPERAND = "5"
 MEMORY_READ_AFTER_S = 0.3
 MEMORY_FIELDS = ["VmRSS", "RssAnon", "RssFile", "VmHWM"]
@@ -74,22 +67,20 @@ MEASURED_ENV = {
     "HOME": "/root",
 }
 
-# Debian packages whose versions the report records.
-RECORDED_PACKAGES = ["coreutils", "busybox-static", "rust-coreutils", "libc6", "golang-go",
-                     "valgrind", "hyperfine", "python3-matplotlib"]
+# Debian packages whose versions the report records (Go's is `go version`).
+RECORDED_PACKAGES = ["coreutils", "busybox-static", "rust-coreutils", "libc6",
+                     "valgrind", "hyperfine", "python3-matplotlib", "python3-seccomp"]
 
 # The programs built by this script: bench/README.md says what they are and why
 # they are built this way.
 BARE_EXIT_CRATE = REPO / "bench/bare-exit"
 GO_SLEEP_PACKAGE = REPO / "bench/go-sleep"
 BENCH_TARGET = REPO / "target/bench"   # cargo's target dir and Go's caches
-# Debian's Go (golang-go), not whichever go comes first on PATH.
-GO = "/usr/bin/go"
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    startup_rounds: int      # hyperfine runs, each contender in a rotated order
+    startup_rounds: int      # hyperfine runs, each with every contender, in balanced_orders' orders
     startup_runs: int        # timed runs per contender per round
     startup_warmup: int
     floor_runs: int          # `sleep 0` runs timed by this script: each program's own floor
@@ -100,7 +91,8 @@ class Settings:
     memory_repeats: int
 
 
-# As many start-up rounds as programs: each takes every place in the order once.
+# As many start-up rounds as balanced_orders gives for the six programs: each
+# takes every place once, and follows every other once.
 FULL = Settings(startup_rounds=6, startup_runs=350, startup_warmup=50,
                 floor_runs=300, accuracy_runs=150, accuracy_long_runs=20,
                 # More pairs where they are cheap: the 50 µs in question is a
@@ -117,7 +109,7 @@ SMOKE = Settings(startup_rounds=2, startup_runs=15, startup_warmup=3,
 class Contender:
     name: str
     argv: tuple[str, ...]    # the command without its operands
-    package: str | None      # the Debian package that provides it (or its compiler); None for ours
+    package: str | None      # the Debian package that provides it (or "go", its compiler); None for ours
     origin: str | None = None   # for a measured copy or a build: where it comes from
     note: str = ""           # how it was built, for the size table
     integers_only: bool = False  # reads whole seconds only, and other operands as 0 (Go)
@@ -175,11 +167,11 @@ def field(snapshot: Path, dist: Path, built: dict[str, Path]) -> Field:
             Contender("busybox", ("/usr/bin/busybox", "sleep"), "busybox-static"),
             # A multicall binary that picks the utility by argv[0]'s name.
             Contender("uutils", ("/usr/lib/cargo/bin/coreutils/sleep",), "rust-coreutils"),
-            Contender(GO_STRIPPED, (str(built["go-sleep"]),), "golang-go",
+            Contender(GO_STRIPPED, (str(built["go-sleep"]),), "go",
                       origin=shown_path(GO_SLEEP_PACKAGE), note="built by this run, `-ldflags=-s -w`",
                       integers_only=True, threaded=True, valgrind_env=GO_UNDER_VALGRIND),
         ],
-        go_unstripped=Contender(GO_UNSTRIPPED, (str(built["go-sleep-unstripped"]),), "golang-go",
+        go_unstripped=Contender(GO_UNSTRIPPED, (str(built["go-sleep-unstripped"]),), "go",
                                 origin=shown_path(GO_SLEEP_PACKAGE), note="built by this run",
                                 integers_only=True, threaded=True, valgrind_env=GO_UNDER_VALGRIND),
     )
@@ -223,6 +215,23 @@ def run_order(items: list, index: int) -> list:
     return random.Random(index).sample(items, len(items))
 
 
+def balanced_orders(count: int) -> list[list[int]]:
+    """Orders of `count` programs (their indices) for rounds that each run all
+    of them in turn: a Williams design, where each program takes every place
+    once and directly follows every other once (for an odd count, twice as many
+    orders: each row and its reverse). So no program systematically runs after
+    another's block, unlike a fixed or rotated order (see run_order)."""
+    first, low, high = [0], 1, count - 1
+    while len(first) < count:   # 0, 1, n-1, 2, n-2, ...
+        first.append(low)
+        low += 1
+        if len(first) < count:
+            first.append(high)
+            high -= 1
+    orders = [[(place + shift) % count for place in first] for shift in range(count)]
+    return orders if count % 2 == 0 else orders + [order[::-1] for order in orders]
+
+
 def in_pass(index: int, runs: int, passes: int) -> bool:
     """Whether a measurement with `runs` runs over `passes` passes has one in pass
     `index`: exactly `runs` of them, spread evenly, so each meets the same changes
@@ -248,7 +257,7 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def is_dynamic_elf(path: Path) -> bool:
-    """True if the ELF needs ld.so and shared libs (scripts/elf.py reads the program
+    """True if the ELF needs ld.so and shared libs (scripts/lib/elf.py reads the program
     headers: our binary has no section headers for tools to use)."""
     return elf.has_interpreter(path.read_bytes(), str(path))
 
@@ -306,8 +315,16 @@ def build_bare_exit(workdir: Path) -> Path:
     return stripped
 
 
+def go() -> str:
+    """The Go on PATH (scripts/setup checks there is one)."""
+    found = shutil.which("go")
+    if not found:
+        raise FileNotFoundError("go is not on PATH: run scripts/setup")
+    return found
+
+
 def build_go_sleep(workdir: Path) -> dict[str, Path]:
-    """The Go program, static (CGO_ENABLED=0) and offline, stripped with
+    """The Go program, with the Go on PATH, static (CGO_ENABLED=0) and offline, stripped with
     `-ldflags=-s -w` as its users build it, and unstripped as the project's seed
     shipped it. -trimpath and -buildvcs=false keep the checkout's path and git
     state out of the bytes (a few hundred bytes either way)."""
@@ -316,20 +333,22 @@ def build_go_sleep(workdir: Path) -> dict[str, Path]:
         "HOME": os.environ.get("HOME", "/root"),
         "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64",
         "GOCACHE": str(BENCH_TARGET / "go-cache"), "GOPATH": str(BENCH_TARGET / "go-path"),
-        # Standard library only: nothing to download, and nothing may be.
+        # Standard library only: nothing to download, and nothing may be (nor
+        # another toolchain: this Go builds it).
         "GOPROXY": "off", "GOFLAGS": "", "GOENV": "off", "GOWORK": "off", "GO111MODULE": "on",
+        "GOTOOLCHAIN": "local",
     }
     built = {}
     for name, flags in (("go-sleep", ["-ldflags=-s -w"]), ("go-sleep-unstripped", [])):
         output = workdir / name
-        subprocess.run([GO, "build", "-trimpath", "-buildvcs=false", *flags, "-o", str(output), "."],
+        subprocess.run([go(), "build", "-trimpath", "-buildvcs=false", *flags, "-o", str(output), "."],
                        check=True, cwd=GO_SLEEP_PACKAGE, env=environment)
         built[name] = output
     return built
 
 
 def go_version() -> str:
-    return run_text([GO, "version"]).removeprefix("go version ")
+    return run_text([go(), "version"]).removeprefix("go version ")
 
 
 # ---------------------------------------------------------------- measurements
@@ -442,14 +461,19 @@ def unstripped_matches(snapshot: Path, counts: dict, workdir: Path) -> bool | No
 
 
 def measure_startup(players: list[Contender], settings: Settings, workdir: Path) -> dict:
-    """hyperfine -N (no shell) on `sleep 0`; rounds rotate the order so drift in the
-    machine's load does not always favour the same contender."""
+    """hyperfine -N (no shell) on `sleep 0`, every contender in each round, the
+    rounds in balanced_orders' orders: neither drift in the machine's load nor
+    the program run just before (Go's exit leaves work behind) always favours the
+    same contender. A full run is whole designs."""
+    orders = balanced_orders(len(players))
+    if settings is FULL and settings.startup_rounds % len(orders) != 0:
+        raise RuntimeError(f"{settings.startup_rounds} start-up rounds are not whole designs "
+                           f"of {len(orders)} orders for {len(players)} programs")
     by_command = {shlex.join(p.command("0")): p.name for p in players}
     times = {p.name: [] for p in players}
     round_medians = {p.name: [] for p in players}
     for round_index in range(settings.startup_rounds):
-        shift = round_index % len(players)
-        order = players[shift:] + players[:shift]
+        order = [players[i] for i in orders[round_index % len(orders)]]
         export = workdir / f"hyperfine-{round_index}.json"
         subprocess.run(["hyperfine", "-N", "--style", "none",
                         "--warmup", str(settings.startup_warmup),
@@ -515,54 +539,30 @@ def measure_accuracy(players: list[Contender], bare_exit: Contender, settings: S
                          for p in players}}
 
 
-def timer_slack_filter(refuse: bool) -> bytes:
-    """A seccomp program (struct sock_filter[], classic BPF) for the timer slack
-    experiment's helpers. With refuse, prctl(PR_SET_TIMERSLACK, …) fails with EPERM;
-    without, the same instructions allow it: both arms then pay the same filter on
-    every syscall, and differ only in the slack. The numbers are amd64's, so a
-    syscall of another arch kills the process rather than being misread."""
-    load_word, jump_if_equal, return_value = 0x20, 0x15, 0x06   # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
-    allow, errno_of, kill_process = 0x7FFF0000, 0x00050000, 0x80000000   # SECCOMP_RET_*
-    on_slack_call = errno_of | errno.EPERM if refuse else allow
-    # (code, jump if true, jump if false, k); jumps skip that many instructions.
-    # struct seccomp_data: int nr at 0, __u32 arch at 4, __u64 args[6] from 16.
-    program = [
-        (load_word, 0, 0, 4),                            # the arch
-        (jump_if_equal, 1, 0, AUDIT_ARCH_X86_64),
-        (return_value, 0, 0, kill_process),
-        (load_word, 0, 0, 0),                            # the syscall number
-        (jump_if_equal, 0, 3, SYS_PRCTL_X86_64),         # not prctl: allow
-        (load_word, 0, 0, 16),                           # args[0]'s low half (little-endian):
-        (jump_if_equal, 0, 1, PR_SET_TIMERSLACK),        # the option, an int to the kernel
-        (return_value, 0, 0, on_slack_call),
-        (return_value, 0, 0, allow),
-    ]
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
-
-
-def install_seccomp_filter(program: bytes) -> None:
-    """Filters this process's syscalls, and those of every process it spawns, for good."""
-    class SockFprog(ctypes.Structure):   # struct sock_fprog, <linux/filter.h>
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    instructions = ctypes.create_string_buffer(program, len(program))
-    fprog = SockFprog(len(program) // 8, ctypes.addressof(instructions))
-    for option, argument, name in ((PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS"),
-                                   (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, "PR_SET_SECCOMP")):
-        pointer = ctypes.addressof(fprog) if option == PR_SET_SECCOMP else 0
-        if libc.prctl(option, argument, pointer, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), f"prctl({name})")
+def install_timer_slack_filter(refuse: bool) -> None:
+    """Filters this process's syscalls, and those of every process it spawns, for
+    good, through libseccomp (which sets no_new_privs first). With refuse,
+    prctl(PR_SET_TIMERSLACK, …) fails with EPERM. Without, the filter refuses
+    PR_GET_TIMERSLACK instead, which ours never asks (libseccomp adds no rule
+    that allows what its default allows): both arms then pay the same filter on
+    every syscall, and differ only in the slack."""
+    import seccomp   # Debian's python3-seccomp, which scripts/bench installs
+    refused = PR_SET_TIMERSLACK if refuse else PR_GET_TIMERSLACK
+    syscall_filter = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    syscall_filter.add_rule(seccomp.ERRNO(errno.EPERM), "prctl", seccomp.Arg(0, seccomp.EQ, refused))
+    syscall_filter.load()
 
 
 def sleeping_timer_slack(argv: list[str]) -> dict:
     """Spawns a long sleep, waits until it is in clock_nanosleep, and reads its
     /proc/PID/timerslack_ns (by then ours has made its prctl call, or had it
     refused) and its seccomp state."""
+    import seccomp
+    clock_nanosleep = str(seccomp.resolve_syscall(seccomp.Arch.NATIVE, "clock_nanosleep"))
     pid = spawn(argv)
     try:
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}/syscall").read_text().split()[0] != str(SYS_CLOCK_NANOSLEEP_X86_64):
+        while Path(f"/proc/{pid}/syscall").read_text().split()[0] != clock_nanosleep:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{shlex.join(argv)} is not sleeping after 10 s")
             time.sleep(0.01)
@@ -598,7 +598,7 @@ class SlackArm:
                 os.closerange(3, first)
                 os.closerange(first + 1, second)
                 os.closerange(second + 1, os.sysconf("SC_OPEN_MAX"))
-                install_seccomp_filter(timer_slack_filter(refuse))
+                install_timer_slack_filter(refuse)
                 self._serve(os.fdopen(commands_read), os.fdopen(replies_write, "w", buffering=1))
                 code = 0
             except BaseException:
@@ -655,8 +655,6 @@ def measure_timer_slack(ours: Contender, settings: Settings) -> dict:
     follows and precedes a default run of the same operand in turn: pairs,
     interleaved. Ours' `sleep 0` (which makes no call) is the floor, run by the
     two in turn."""
-    if platform.machine() != "x86_64":
-        raise RuntimeError(f"the seccomp filter is written for amd64, not {platform.machine()}")
     default_slack_ns = int(Path("/proc/self/timerslack_ns").read_text())
     arms = {}
     try:
@@ -894,7 +892,8 @@ def startup_section(startup: dict, accuracy: dict | None, settings: Settings) ->
         "",
         f"`hyperfine -N` (no shell between hyperfine and the program), {settings.startup_rounds} "
         f"rounds of {settings.startup_runs} runs per program after {settings.startup_warmup} "
-        "warm-up runs, all programs in each round and the order rotated between rounds; "
+        "warm-up runs, all programs in each round, the rounds in a balanced order (each "
+        "program in every place once and right after every other once); "
         "the times of all rounds pooled. Spawn to exit, so it includes the kernel's "
         "`fork`/`exec`/`exit`. The physical limit is the bare exit, a static ELF that "
         "only calls `exit_group(0)`, built like our binary (`bench/bare-exit`): no "
@@ -1072,10 +1071,11 @@ def timer_slack_section(slack: dict, settings: Settings) -> str:
         "after the rule below showed a clear gain; every run measures it again. Both arms "
         "run the same binary, each spawned by one of two helper processes forked from this "
         "script, which times `posix_spawn` to `waitpid` itself as in Timing accuracy and "
-        "runs under a seccomp filter. In the default arm the filter refuses "
+        "runs under a seccomp filter (libseccomp's). In the default arm the filter refuses "
         "`prctl(PR_SET_TIMERSLACK, …)` with `EPERM`, so ours keeps the default slack it "
-        "inherits (it ignores the call's failure); in the 1 ns arm a filter of the same "
-        "instructions allows it, so the two pay the same filter on every syscall. "
+        "inherits (it ignores the call's failure); in the 1 ns arm the same filter refuses "
+        "`PR_GET_TIMERSLACK` instead, which ours never asks, so the two pay the same "
+        "filter on every syscall. "
         "`/proc/PID/timerslack_ns` of a sleep spawned by each arm is checked: "
         f"{slack['probed']['default']['timerslack_ns']:,} ns in the default arm, "
         f"{slack['probed']['1 ns']['timerslack_ns']:,} ns in the other. "
@@ -1135,7 +1135,7 @@ def render_report(results: dict, settings: Settings, smoke: bool, failures: list
         "- ours: sha256 "
         + ", ".join(f"{arch} `{digest[:16]}…`" for arch, digest in build["sha256"].items()),
         "- Debian packages: " + ", ".join(f"{p} {v}" for p, v in versions.items())
-        + f" (`go version`: {results.get('go_version', 'unknown')})",
+        + f"; Go from PATH, `go version`: {results.get('go_version', 'unknown')}",
         "- command: `scripts/bench" + (" --smoke`" if smoke else "`"),
         "- environment of every measured run: "
         + " ".join(f"`{k}={v}`" for k, v in MEASURED_ENV.items())

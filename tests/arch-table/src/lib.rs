@@ -1,6 +1,7 @@
 //! Reading `arches.txt`, the one table of what the project knows about each
-//! arch (its columns are described in the file). Shared by the tests' library
-//! (`lib.rs`) and their build script (`build.rs`, which makes `per_arch!`).
+//! arch (its columns are described in the file). A crate of its own, for the
+//! tests' library (`tests/lib.rs`) and their build script (`tests/build.rs`,
+//! which makes `per_arch!`).
 
 /// One row of `arches.txt`.
 #[derive(Debug)]

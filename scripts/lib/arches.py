@@ -1,11 +1,12 @@
-"""arches.txt (at the repository root) for Python: read by scripts/sizes and
-the Python tests (tests/python/conftest.py). The columns are described in the
+"""arches.txt (at the repository root) for Python: read by scripts/sizes,
+scripts/flag-costs, scripts/lib/sbom.py and the Python tests
+(tests/python/conftest.py). The columns are described in the
 file."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
-TABLE = Path(__file__).resolve().parents[1] / "arches.txt"
+TABLE = Path(__file__).resolve().parents[2] / "arches.txt"
 
 
 @dataclass(frozen=True)

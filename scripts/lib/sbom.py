@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Finishes the CycloneDX SBOM that cargo-cyclonedx made from Cargo's metadata
 into dist/sleep.cdx.json. Run by scripts/build, after the binaries and
 SHA256SUMS:
 
-    scripts/sbom.py CARGO_SBOM DIST
+    python3 scripts/lib/sbom.py CARGO_SBOM DIST
 
 What it adds and changes, keeping cargo-cyclonedx's crate and dependency
 records (`syscalls`: version, license, crates.io checksum):
@@ -27,7 +26,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import arches as arch_table  # scripts/arches.py: Python puts the script's folder on the path
+import arches as arch_table  # scripts/lib/arches.py: Python puts the script's folder on the path
 
 TARGET_PROPERTY = "cdx:rustc:sbom:target:triple"
 
@@ -51,7 +50,7 @@ def rustc_facts() -> dict[str, str]:
 def llvm_objcopy_version() -> str:
     """The version the llvm-objcopy that scripts/build runs prints (its
     `LLVM version X` line), from the one place that knows where it is."""
-    tool = command_output(str(Path(__file__).resolve().parent / "llvm-tool"), "llvm-objcopy").strip()
+    tool = command_output(str(Path(__file__).resolve().parents[1] / "llvm-tool"), "llvm-objcopy").strip()
     found = re.findall(r"^\s*LLVM version (\S+)$", command_output(tool, "--version"), re.MULTILINE)
     if len(found) != 1:
         fail(f"{tool} --version: no one 'LLVM version' line")
@@ -91,7 +90,7 @@ def path_free(ref: str) -> str:
 
 def main():
     if len(sys.argv) != 3:
-        fail("usage: scripts/sbom.py CARGO_SBOM DIST")
+        fail("usage: python3 scripts/lib/sbom.py CARGO_SBOM DIST")
     dist = Path(sys.argv[2])
     shipped = binaries(dist)
     bom = json.loads(Path(sys.argv[1]).read_text())
