@@ -63,24 +63,22 @@ struct Census {
 
 /// What is wrong with sandbox process `pid`, if anything: it must be our
 /// image's `/sleep infinity`, PID 1 of its PID namespace, as uid 65532,
-/// with `dist/`'s bytes.
-fn sandbox_problem(pid: u32, dist: &[u8]) -> Option<String> {
+/// with `dist/`'s bytes. `None` when it could not be read: it is gone.
+fn sandbox_problem(pid: u32, dist: &[u8]) -> Option<Option<String>> {
     let command = cmdline(pid);
-    if command != ["/sleep", "infinity"] {
-        return Some(format!("runs {command:?}"));
-    }
-    let status = status(pid);
-    if status.nspid.as_ref().and_then(|pids| pids.last().copied()) != Some(1) {
-        return Some(format!("is not PID 1 of its namespace: NSpid {:?}", status.nspid));
-    }
-    if [status.ruid, status.euid, status.suid, status.fuid] != [USER; 4] {
-        return Some(format!("runs as uid {}", status.euid));
-    }
-    match std::fs::read(format!("/proc/{pid}/exe")) {
-        Ok(exe) if exe == dist => None,
-        Ok(_) => Some("is not dist/'s binary".into()),
-        Err(error) => Some(format!("/proc/{pid}/exe: {error}")),
-    }
+    let status = procfs::process::Process::new(pid as i32).and_then(|process| process.status()).ok()?;
+    let exe = std::fs::read(format!("/proc/{pid}/exe")).ok()?;
+    Some(if command != ["/sleep", "infinity"] {
+        Some(format!("runs {command:?}"))
+    } else if status.nspid.as_ref().and_then(|pids| pids.last().copied()) != Some(1) {
+        Some(format!("is not PID 1 of its namespace: NSpid {:?}", status.nspid))
+    } else if [status.ruid, status.euid, status.suid, status.fuid] != [USER; 4] {
+        Some(format!("runs as uid {}", status.euid))
+    } else if exe != dist {
+        Some("is not dist/'s binary".into())
+    } else {
+        None
+    })
 }
 
 impl Census {
@@ -98,16 +96,20 @@ impl Census {
                     else {
                         continue; // not running (yet, or any more)
                     };
-                    // Past `runc init`, which execs the image's program.
+                    // Past `runc init`, which execs the image's program, and
+                    // not yet gone (a zombie shows an empty command line).
                     let command = cmdline(pid);
-                    if command.len() == 2 && command[0].ends_with("runc") && command[1] == "init" {
+                    let in_runc_init =
+                        command.len() == 2 && command[0].ends_with("runc") && command[1] == "init";
+                    if in_runc_init || command.is_empty() || !is_running(pid) {
                         continue;
                     }
                     let metadata = sandbox.metadata.unwrap_or_default();
                     let pod = format!("{}/{}", metadata.namespace, metadata.name);
                     let verdict = match sandbox_problem(pid, &dist) {
-                        None => Ok(()),
-                        Some(problem) => Err(format!("sandbox {} (pid {pid}) {problem}", sandbox.id)),
+                        None => continue, // gone while read
+                        Some(None) => Ok(()),
+                        Some(Some(problem)) => Err(format!("sandbox {} (pid {pid}) {problem}", sandbox.id)),
                     };
                     self.sandboxes.lock().unwrap().insert(sandbox.id, (pod, verdict));
                 }

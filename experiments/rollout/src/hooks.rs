@@ -27,6 +27,19 @@ pub struct Deletion {
     pub gone: Duration,
 }
 
+/// The API's answer to a pod, and if it took it, what its deletion did.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Refused(String),
+    Accepted(Deletion),
+}
+
+impl Default for Answer {
+    fn default() -> Answer {
+        Answer::Refused(String::new())
+    }
+}
+
 /// What was measured.
 #[derive(Debug, Clone, Default)]
 pub struct Comparison {
@@ -34,12 +47,14 @@ pub struct Comparison {
     /// its exit to the pod being gone, native then exec, each run.
     pub early_exit_hook: u32,
     pub app_exit_to_gone: Vec<(Duration, Duration)>,
-    /// A native sleep of G s with G s of grace: the API's answer.
-    pub native_at_grace: String,
+    /// Native sleeps of G and of G + 1 s with G s of grace: what the API
+    /// said, and what the deletion did when it took them.
+    pub native_at_grace: (u32, Answer),
+    pub native_over_grace: (u32, Answer),
     /// An exec `/sleep` of 2G s with G s of grace.
     pub exec_over_grace: Option<(u32, Deletion)>,
     /// A native sleep of 2.5 s: the API's answer; an exec `/sleep 2.5`.
-    pub native_fraction: String,
+    pub native_fraction: Answer,
     pub exec_fraction: Option<Deletion>,
     /// Deletion to SIGTERM at `same_n` s, native then exec, each run.
     pub same_n: u32,
@@ -119,6 +134,18 @@ fn delete(cluster: &Cluster, exits: &TaskExits, name: &str, container: &str) -> 
     Ok(Deletion { app: (app.exit_status, after(app.exited_at)), hook, gone })
 }
 
+/// The API's answer to `manifest`; when it takes the pod, its deletion.
+fn answer(cluster: &Cluster, exits: &TaskExits, manifest: &Value) -> Result<Answer, String> {
+    let name = manifest["metadata"]["name"].as_str().unwrap();
+    match start(cluster, manifest) {
+        Ok(container) => Ok(Answer::Accepted(delete(cluster, exits, name, &container)?)),
+        Err(refused) if cluster.get(&["pod", "-n", NAMESPACE, name]).is_none() => {
+            Ok(Answer::Refused(refused))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// Runs the comparisons: `repeats` of each timed one. `image` has `/sleep`.
 pub fn compare(cluster: &Cluster, image: &str, repeats: u32) -> Result<Comparison, String> {
     cluster.create_namespace(NAMESPACE);
@@ -147,28 +174,31 @@ pub fn compare(cluster: &Cluster, image: &str, repeats: u32) -> Result<Compariso
             comparison.app_exit_to_gone.push((pair[0], pair[1]));
         }
 
-        // A sleep as long as the grace period.
+        // A sleep as long as the grace period, and one longer.
         let grace = 4;
-        comparison.native_at_grace = match try_apply(
-            cluster,
-            &pod("native-at-grace", image, &["/sleep", "infinity"], &Hook::Native(grace), grace),
-        ) {
-            Ok(()) => "accepted".into(),
-            Err(error) => error,
-        };
+        for (seconds, into) in [(grace, 0), (grace + 1, 1)] {
+            let name = format!("native-grace-{into}");
+            let answer = answer(
+                cluster,
+                &exits,
+                &pod(&name, image, &["/sleep", "infinity"], &Hook::Native(seconds), grace),
+            )?;
+            if into == 0 {
+                comparison.native_at_grace = (seconds, answer);
+            } else {
+                comparison.native_over_grace = (seconds, answer);
+            }
+        }
         let over = Hook::Exec(vec!["/sleep".into(), (2 * grace).to_string()]);
         let container =
             start(cluster, &pod("exec-over-grace", image, &["/sleep", "infinity"], &over, grace))?;
         comparison.exec_over_grace = Some((grace, delete(cluster, &exits, "exec-over-grace", &container)?));
 
         // A fraction of a second.
-        let fraction = json!({ "preStop": { "sleep": { "seconds": 2.5 } } });
         let mut native_fraction = pod("native-fraction", image, &["/sleep", "infinity"], &Hook::None, 10);
-        native_fraction["spec"]["containers"][0]["lifecycle"] = fraction;
-        comparison.native_fraction = match try_apply(cluster, &native_fraction) {
-            Ok(()) => "accepted".into(),
-            Err(error) => error,
-        };
+        native_fraction["spec"]["containers"][0]["lifecycle"] =
+            json!({ "preStop": { "sleep": { "seconds": 2.5 } } });
+        comparison.native_fraction = answer(cluster, &exits, &native_fraction)?;
         let exec_fraction = Hook::Exec(vec!["/sleep".into(), "2.5".into()]);
         let container =
             start(cluster, &pod("exec-fraction", image, &["/sleep", "infinity"], &exec_fraction, 10))?;

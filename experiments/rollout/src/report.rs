@@ -8,7 +8,7 @@ use sleep_testbed::repo;
 use crate::{
     Results, Settings,
     client::{Outcome, Tally},
-    hooks::Comparison,
+    hooks::{Answer, Comparison},
     rollouts::{Rollout, ScenarioResult},
 };
 
@@ -214,6 +214,14 @@ pub fn readme_rollout_block(results: &Results, commit: &str) -> String {
     )
 }
 
+/// An answer in a few words, for the README.
+fn short_answer(answer: &Answer) -> String {
+    match answer {
+        Answer::Refused(_) => "refused by the API".into(),
+        Answer::Accepted(deletion) => format!("accepted (SIGTERM at {})", seconds(deletion.app.1)),
+    }
+}
+
 /// The README's comparison block, for "Native `preStop.sleep` or this binary?".
 pub fn readme_comparison_block(comparison: &Comparison, commit: &str) -> String {
     let early = |pick: fn(&(Duration, Duration)) -> Duration| {
@@ -231,11 +239,14 @@ pub fn readme_comparison_block(comparison: &Comparison, commit: &str) -> String 
          `{commit}`): when the app exits on its own during a {hook} s hook, the pod is gone {exec_early} after \
          with `/sleep` (the exec dies with its container) but {native_early} after with the native sleep, \
          which sleeps on (kubernetes/kubernetes#134338); a native sleep as long as the grace period is \
-         refused by the API, an exec one is accepted and cut at the grace period; the native sleep takes \
-         no fraction; and from the deletion to SIGTERM at {n} s the exec costs {cost} more than the native \
-         sleep ({exec_median} against {native_median}, medians).\n\
+         {at_grace}, a longer one {over_grace}, where an exec one is accepted and cut at the grace period; \
+         a native sleep of 2.5 s is {fraction}; and from the deletion to SIGTERM at {n} s the exec costs {cost} \
+         more than the native sleep ({exec_median} against {native_median}, medians).\n\
          {COMPARISON_END}",
         hook = comparison.early_exit_hook,
+        at_grace = short_answer(&comparison.native_at_grace.1),
+        over_grace = short_answer(&comparison.native_over_grace.1),
+        fraction = short_answer(&comparison.native_fraction),
         exec_early = early(|pair| pair.1),
         native_early = early(|pair| pair.0),
         n = comparison.same_n,
@@ -243,6 +254,21 @@ pub fn readme_comparison_block(comparison: &Comparison, commit: &str) -> String 
         exec_median = seconds(exec),
         native_median = seconds(native),
     )
+}
+
+/// What the API said to a native sleep, and what its deletion did if it took it.
+fn answer_text(answer: &Answer) -> String {
+    match answer {
+        Answer::Refused(error) => {
+            format!("the API refuses it: `{}`", error.replace('|', "\\|").replace('\n', " "))
+        }
+        Answer::Accepted(deletion) => format!(
+            "accepted; SIGTERM at {} (exit {}), the pod gone at {}",
+            seconds(deletion.app.1),
+            deletion.app.0,
+            seconds(deletion.gone)
+        ),
+    }
 }
 
 fn comparison_text(w: &mut String, comparison: &Comparison) {
@@ -272,12 +298,19 @@ fn comparison_text(w: &mut String, comparison: &Comparison) {
             at(deletion.hook)
         )
     });
+    let grace = comparison.exec_over_grace.as_ref().map_or(0, |(grace, _)| *grace);
     let _ = writeln!(
         w,
-        "| A sleep not shorter than the grace period (native: {g} s with G = {g} s; exec: `/sleep {double}`) | the API refuses it: `{}` | {over} |",
-        comparison.native_at_grace.replace('|', "\\|").replace('\n', " "),
-        g = comparison.exec_over_grace.as_ref().map_or(0, |(grace, _)| *grace),
-        double = comparison.exec_over_grace.as_ref().map_or(0, |(grace, _)| 2 * grace),
+        "| A sleep as long as the grace period, G = {grace} s (native: {} s) | {} | |",
+        comparison.native_at_grace.0,
+        answer_text(&comparison.native_at_grace.1),
+    );
+    let _ = writeln!(
+        w,
+        "| A sleep longer than the grace period, G = {grace} s (native: {} s; exec: `/sleep {}`) | {} | {over} |",
+        comparison.native_over_grace.0,
+        2 * grace,
+        answer_text(&comparison.native_over_grace.1),
     );
     let fraction = comparison.exec_fraction.as_ref().map_or("–".into(), |deletion| {
         format!(
@@ -287,11 +320,7 @@ fn comparison_text(w: &mut String, comparison: &Comparison) {
             at(deletion.hook)
         )
     });
-    let _ = writeln!(
-        w,
-        "| 2.5 s | the API refuses it: `{}` | {fraction} |",
-        comparison.native_fraction.replace('|', "\\|").replace('\n', " ")
-    );
+    let _ = writeln!(w, "| 2.5 s | {} | {fraction} |", answer_text(&comparison.native_fraction));
     let runs = comparison.deletion_to_sigterm.len();
     let _ = writeln!(
         w,
