@@ -184,10 +184,7 @@ impl Images {
         fn scratch_app(more: &str) -> String {
             format!("FROM scratch\nCOPY app /app\n{more}USER 65532:65532\nENTRYPOINT [\"/app\"]\n")
         }
-        let example = std::fs::read_to_string(repo().join("examples/Dockerfile.app")).unwrap();
-        let from = example.lines().find(|line| line.starts_with("FROM ")).unwrap();
-        let published = format!("ghcr.io/sleep-developers/sleep:{}", containerd.version);
-        let with_path = example.replace(from, "FROM scratch").replace(&published, &containerd.sandbox_image)
+        let with_path = containerd.app_containerfile()
             + &format!("COPY --from={} /sleep /usr/local/bin/sleep\n", containerd.sandbox_image);
         let other = sleep_tests::arches().iter().find(|arch| arch.name != host_arch()).expect("another arch");
         let foreign = repo().join("dist").join(format!("sleep-linux-{}", other.name));

@@ -101,18 +101,23 @@ impl Containerd {
         name.to_string()
     }
 
-    /// `examples/Dockerfile.app` with `app` as its `/app`: the application
-    /// image a user builds, with our `/sleep` copied in by `COPY --from=`.
-    /// Nothing can be pulled here, so its base is `scratch` instead of
-    /// distroless (neither has a shell; distroless adds files `/sleep` never
-    /// reads), and our image comes by its local name instead of ghcr.io.
-    pub fn build_app_image(&self, name: &str, app: &Path) -> String {
+    /// `examples/Dockerfile.app` as it builds here: nothing can be pulled,
+    /// so its base is `scratch` instead of distroless (neither has a shell;
+    /// distroless adds files `/sleep` never reads), and our image comes by
+    /// its local name instead of ghcr.io. Its context needs `app`.
+    pub fn app_containerfile(&self) -> String {
         let example = fs::read_to_string(repo().join("examples/Dockerfile.app")).unwrap();
         let from = example.lines().find(|line| line.starts_with("FROM ")).expect("Dockerfile.app has a FROM");
         let published = format!("ghcr.io/sleep-developers/sleep:{}", self.version);
         assert_eq!(example.matches(&published).count(), 1, "Dockerfile.app copies from {published}");
-        let containerfile = example.replace(from, "FROM scratch").replace(&published, &self.sandbox_image);
-        self.build_image(name, &containerfile, &[(app, "app")])
+        example.replace(from, "FROM scratch").replace(&published, &self.sandbox_image)
+    }
+
+    /// [`Containerd::app_containerfile`] with `app` as its `/app`: the
+    /// application image a user builds, with our `/sleep` copied in by
+    /// `COPY --from=`.
+    pub fn build_app_image(&self, name: &str, app: &Path) -> String {
+        self.build_image(name, &self.app_containerfile(), &[(app, "app")])
     }
 }
 

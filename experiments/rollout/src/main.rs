@@ -258,12 +258,7 @@ fn run(settings: &Settings) -> Result<Results, String> {
         // The app's image: examples/Dockerfile.app with the web app, and the
         // Go program as /go-sleep.
         let image = cluster.with_containerd(|containerd| {
-            let example = std::fs::read_to_string(repo().join("examples/Dockerfile.app")).unwrap();
-            let from = example.lines().find(|line| line.starts_with("FROM ")).unwrap();
-            let published = format!("ghcr.io/sleep-developers/sleep:{}", containerd.version);
-            let containerfile =
-                example.replace(from, "FROM scratch").replace(&published, &containerd.sandbox_image)
-                    + "COPY go-sleep /go-sleep\n";
+            let containerfile = containerd.app_containerfile() + "COPY go-sleep /go-sleep\n";
             let go_sleep: PathBuf = go_program("bench/go-sleep", "go-sleep");
             containerd.build_image(
                 "localhost/rollout-app:test",
