@@ -228,6 +228,18 @@ struct Deletion {
     sandbox: u32,
 }
 
+impl Deletion {
+    /// The hook (an exec of `seconds`) held SIGTERM back that long and
+    /// ended 0; then SIGTERM ended the app (PID 1 of its container) with 143.
+    fn held_sigterm_for(&self, seconds: f64, what: &str) {
+        let (status, after) = self.app;
+        assert_eq!(status, 143, "{what}: the app's exit");
+        assert!(after >= secs(seconds), "{what}: SIGTERM after {after:?}, before the hook's {seconds} s");
+        assert!(after < secs(seconds + 10.0), "{what}: SIGTERM after {after:?}");
+        assert_eq!(self.execs.iter().map(|exec| exec.0).collect::<Vec<_>>(), [0], "{what}: the hook's exit");
+    }
+}
+
 /// The restricted pod security standard's container security context.
 fn restricted() -> Value {
     json!({
@@ -470,11 +482,7 @@ fn a_prestop_sleep_delays_sigterm_by_its_operand(suite: &Suite) {
     let exits = suite.watch_exits();
     let deletion = suite.delete(&pod, &exits, secs(30.0));
     suite.hooks.check(|| {
-        let (status, after) = deletion.app;
-        assert_eq!(status, 143, "the app's exit");
-        assert!(after >= secs(3.0), "SIGTERM after {after:?}: before the hook's 3 s");
-        assert!(after < secs(13.0), "SIGTERM after {after:?}");
-        assert_eq!(deletion.execs.iter().map(|exec| exec.0).collect::<Vec<_>>(), [0], "the hook's exit");
+        deletion.held_sigterm_for(3.0, "/sleep 3");
         assert!(deletion.gone_after < secs(30.0), "gone after {:?}", deletion.gone_after);
     });
     // The sandbox gets no SIGTERM: containerd SIGKILLs it once the app is done.
@@ -598,16 +606,7 @@ fn broken_hooks_give_failed_prestop_hook_events_and_the_path_fix_runs(suite: &Su
         });
     }
     let deletion = suite.delete(&fixed, &exits, secs(30.0));
-    suite.hooks.check(|| {
-        let (status, after) = deletion.app;
-        assert_eq!(status, 143);
-        assert!(after >= secs(2.0) && after < secs(12.0), "SIGTERM after {after:?}");
-        assert_eq!(
-            deletion.execs.iter().map(|exec| exec.0).collect::<Vec<_>>(),
-            [0],
-            "the bare-name hook's exit"
-        );
-    });
+    suite.hooks.check(|| deletion.held_sigterm_for(2.0, "the bare-name hook"));
 }
 
 /// A container of our image with a 4 MiB memory limit never starts: runc's
@@ -698,16 +697,7 @@ fn an_image_volume_brings_sleep_to_an_image_without_it(suite: &Suite) {
     assert!(options.contains(&"ro") && !options.contains(&"noexec"), "/opt/sleep is mounted {options:?}");
     let exits = suite.watch_exits();
     let deletion = suite.delete(&pod, &exits, secs(30.0));
-    suite.hooks.check(|| {
-        let (status, after) = deletion.app;
-        assert_eq!(status, 143);
-        assert!(after >= secs(2.0) && after < secs(12.0), "SIGTERM after {after:?}");
-        assert_eq!(
-            deletion.execs.iter().map(|exec| exec.0).collect::<Vec<_>>(),
-            [0],
-            "the mounted hook's exit"
-        );
-    });
+    suite.hooks.check(|| deletion.held_sigterm_for(2.0, "the mounted hook"));
 }
 
 /// `examples/`: namespace.yaml, deployment.yaml, native-prestop-sleep.yaml,
@@ -949,17 +939,7 @@ fn containerd_killed_and_restarted_under_live_pods(suite: &Suite) {
     let exits = suite.watch_exits();
     for pod in &pods {
         let deletion = suite.delete(pod, &exits, secs(30.0));
-        suite.hooks.check(|| {
-            let (status, after) = deletion.app;
-            assert_eq!(status, 143);
-            assert!(after >= secs(2.0) && after < secs(12.0), "{}: SIGTERM after {after:?}", pod.name);
-            assert_eq!(
-                deletion.execs.iter().map(|exec| exec.0).collect::<Vec<_>>(),
-                [0],
-                "{}: the hook",
-                pod.name
-            );
-        });
+        suite.hooks.check(|| deletion.held_sigterm_for(2.0, &pod.name));
     }
 }
 
