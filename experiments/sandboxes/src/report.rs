@@ -401,9 +401,9 @@ impl Results<'_> {
         if killed == counted.len() {
             format!(
                 "Every sandbox ({killed} of {killed}) ended with status 137, killed by SIGKILL: \
-                 `StopPodSandbox` kills the sandbox's task with SIGKILL at once, whatever it runs (ours exits \
-                 143 on a SIGTERM, so none came first). No program can catch SIGKILL, so a pause process's own \
-                 signal handling never runs when a pod is deleted. "
+                 `StopPodSandbox` kills the sandbox's task with SIGKILL, whatever it runs, with no SIGTERM first \
+                 (ours, as PID 1, exits 143 on a SIGTERM). No program can catch SIGKILL, so a pause process's \
+                 own signal handling never runs when a pod is deleted. "
             )
         } else {
             format!(
@@ -471,8 +471,8 @@ impl Results<'_> {
         let mut statuses = BTreeMap::<String, usize>::new();
         for (_, status, on_its_own) in &attempt.sandboxes {
             let status = status.map_or("no exit seen".into(), |status| status.to_string());
-            let how = if *on_its_own { "on its own" } else { "stopped with the pod" };
-            *statuses.entry(format!("{status}, {how}")).or_default() += 1;
+            let how = if *on_its_own { "on its own" } else { "when the pod was stopped" };
+            *statuses.entry(format!("with status {status}, {how}")).or_default() += 1;
         }
         let statuses: Vec<String> =
             statuses.iter().map(|(status, count)| format!("{count} exited {status}")).collect();
@@ -495,8 +495,8 @@ impl Results<'_> {
             "\nIn the cluster, with its image (`ENTRYPOINT [\"/tini\"]`) as the sandbox, one pod watched for \
              {window} s: containerd made {made} sandboxes for it, one after the other (the kubelet makes a new \
              one each time it finds the last one dead): {statuses}. The app container's states: \
-             {app_states}{ran}; the pod's phases: {phases} (`Running` counts a container that will be \
-             restarted). Its events: {reasons}, besides `MissingClusterDNS`, which every pod here gets (the \
+             {app_states}{ran}; the pod's phases: {phases} (the kubelet reports `Running` for a pod whose \
+             container has ended and will be restarted). Its events: {reasons}, besides `MissingClusterDNS`, which every pod here gets (the \
              cluster runs no DNS).{failed}\n\n",
             window = attempt.window.as_secs(),
             made = attempt.sandboxes.len(),
