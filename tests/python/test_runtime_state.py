@@ -47,6 +47,8 @@ SUITES = [
     cargo_suite("cri", "cri"),
     pytest_suite("podman-docker", "tests/python/test_podman_docker.py"),
     Suite("rollout", ["scripts/rollout", "--smoke"], 900),   # pods through CRI behind haproxy
+    # a cluster, its containerd restarted with each sandbox image
+    Suite("sandboxes", ["cargo", "run", "--quiet", "--locked", "--release", "-p", "sandboxes", "--", "--smoke"], 900),
 ]
 
 
