@@ -239,12 +239,13 @@ impl Results<'_> {
                  line, PID 1 of its PID namespace (`NSpid`), uid, no child, and `/proc/PID/exe` byte for byte \
                  the peer's program;\n";
         text += "- memory: `VmRSS`, `RssAnon` and `RssFile` of `/proc/PID/status` once the pod is Running, in kB, \
-                 median (min–max) over the pods. `RssFile` is the program's pages, shared by every sandbox of \
-                 the same image on a node; `RssAnon` is each sandbox's own;\n";
+                 median (min–max) over the pods. `RssFile` is pages of the program's file, in the page cache, \
+                 which every process mapping that file shares; `RssAnon` is the process's own;\n";
         text += "- pod start: from the pod's `ADDED` event to its first event in phase `Running`, both read from \
-                 one `kubectl get pods --watch` (so its delay is in both ends). Most of it is the kubelet's \
-                 (its sync loop, the pod's volume, the app container); `RunPodSandbox` is containerd's part for \
-                 the sandbox (the network namespace, CNI, runc starting the sandbox), from containerd's log;\n";
+                 one `kubectl get pods --watch` (so its delay is in both ends). `RunPodSandbox` (from \
+                 containerd's log) is the part where the sandbox is made: the network namespace, CNI, runc \
+                 starting the sandbox's program; the rest is the scheduler's and the kubelet's work (its sync \
+                 loop, the pod's volume) and the app container's creation and start;\n";
         text += "- stop: `kubectl delete pod` (grace period 30 s): the app exits on SIGTERM at once, then the \
                  kubelet stops the sandbox with `StopPodSandbox`. The sandbox's exit status and exit time come \
                  from containerd's task-exit events (`ctr events`); deletion is the watch's first event with a \
@@ -256,7 +257,7 @@ impl Results<'_> {
             "- measured: {}; these figures change only when someone runs the experiment\n",
             facts.commit
         );
-        text += &format!("- machine: {} (shared with other jobs' builds)\n", facts.machine);
+        text += &format!("- machine: {}\n", facts.machine);
         text += &format!(
             "- load average (1, 5, 15 min) at start: {}; at end: {}\n",
             facts.load_at_start, facts.load_at_end
@@ -452,7 +453,21 @@ impl Results<'_> {
                 format!("{name} {sign}{} ms", ms(median - ours))
             })
             .collect();
-        format!("Pod start, created → Running: {}. Against ours: {}.", parts.join("; "), others.join(", "))
+        // Is each difference of medians smaller than the spread of every sandbox's round medians?
+        let within = medians[1..].iter().all(|(_, median, ..)| {
+            medians.iter().all(|(_, _, low, high)| (median - ours).abs() < high - low)
+        });
+        let verdict = if within {
+            " Each difference is smaller than the spread of every sandbox's round medians: no \
+             difference between the sandboxes shows beyond this machine's noise."
+        } else {
+            ""
+        };
+        format!(
+            "Pod start, created → Running: {}. Against ours: {}.{verdict}",
+            parts.join("; "),
+            others.join(", ")
+        )
     }
 
     fn tini_section(&self) -> String {
@@ -468,14 +483,23 @@ impl Results<'_> {
             };
             text += &format!("- `{}`: {exit}, printing `{}`\n", run.command, run.said);
         }
-        let mut statuses = BTreeMap::<String, usize>::new();
+        let mut statuses = BTreeMap::<(Option<u32>, bool), usize>::new();
         for (_, status, on_its_own) in &attempt.sandboxes {
-            let status = status.map_or("no exit seen".into(), |status| status.to_string());
-            let how = if *on_its_own { "on its own" } else { "when the pod was stopped" };
-            *statuses.entry(format!("with status {status}, {how}")).or_default() += 1;
+            *statuses.entry((*status, *on_its_own)).or_default() += 1;
         }
-        let statuses: Vec<String> =
-            statuses.iter().map(|(status, count)| format!("{count} exited {status}")).collect();
+        let statuses: Vec<String> = statuses
+            .iter()
+            .map(|((status, on_its_own), count)| {
+                let status =
+                    status.map_or("no exit seen".into(), |status| format!("exited with status {status}"));
+                let how = match (on_its_own, count) {
+                    (true, 1) => "on its own",
+                    (true, _) => "each on its own",
+                    (false, _) => "when the pod was stopped",
+                };
+                format!("{count} {status}, {how}")
+            })
+            .collect();
         let phases: Vec<&str> = attempt.phases.iter().map(String::as_str).collect();
         let app_states: Vec<&str> = attempt.app_states.iter().map(String::as_str).collect();
         let ran = if attempt.app_states.contains("running") { "" } else { " (never `running`)" };
