@@ -193,7 +193,7 @@ pub fn runtime_default_seccomp() -> api::SecurityProfile {
 }
 
 /// The project's version (Cargo.toml), which names our image.
-fn project_version() -> String {
+pub fn project_version() -> String {
     let output = Command::new(repo().join("scripts/version")).output().expect("scripts/version");
     assert!(output.status.success(), "scripts/version: {}", output_text(&output));
     String::from_utf8(output.stdout).unwrap().trim().to_string()

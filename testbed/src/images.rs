@@ -101,35 +101,49 @@ impl Containerd {
         name.to_string()
     }
 
-    /// `examples/Dockerfile.app` with `app` as its `/app`: the application
-    /// image a user builds, with our `/sleep` copied in by `COPY --from=`.
-    /// Nothing can be pulled here, so its base is `scratch` instead of
-    /// distroless (neither has a shell; distroless adds files `/sleep` never
-    /// reads), and our image comes by its local name instead of ghcr.io.
-    pub fn build_app_image(&self, name: &str, app: &Path) -> String {
+    /// `examples/Dockerfile.app` as it builds here: nothing can be pulled,
+    /// so its base is `scratch` instead of distroless (neither has a shell;
+    /// distroless adds files `/sleep` never reads), and our image comes by
+    /// its local name instead of ghcr.io. Its context needs `app`.
+    pub fn app_containerfile(&self) -> String {
         let example = fs::read_to_string(repo().join("examples/Dockerfile.app")).unwrap();
         let from = example.lines().find(|line| line.starts_with("FROM ")).expect("Dockerfile.app has a FROM");
         let published = format!("ghcr.io/sleep-developers/sleep:{}", self.version);
         assert_eq!(example.matches(&published).count(), 1, "Dockerfile.app copies from {published}");
-        let containerfile = example.replace(from, "FROM scratch").replace(&published, &self.sandbox_image);
-        self.build_image(name, &containerfile, &[(app, "app")])
+        example.replace(from, "FROM scratch").replace(&published, &self.sandbox_image)
+    }
+
+    /// [`Containerd::app_containerfile`] with `app` as its `/app`: the
+    /// application image a user builds, with our `/sleep` copied in by
+    /// `COPY --from=`.
+    pub fn build_app_image(&self, name: &str, app: &Path) -> String {
+        self.build_image(name, &self.app_containerfile(), &[(app, "app")])
     }
 }
 
-/// The web app (`testbed/web-app/`, Go, standard library only), built for
-/// this host with the Go on PATH, static and offline, into
-/// `target/web-app/app`; built again only when its sources are newer.
+/// The web app (`testbed/web-app/`): an HTTP server on :8080 that exits at
+/// once on SIGTERM, as most apps do; see [`go_program`].
 pub fn web_app() -> std::path::PathBuf {
-    let source = repo().join("testbed/web-app");
-    let cache = repo().join("target/web-app");
-    let output = cache.join("app");
+    go_program("testbed/web-app", "web-app")
+}
+
+/// The Go program in `source` (a folder of the repository with a main
+/// package of the standard library only), built for this host with the Go
+/// on PATH, static (`CGO_ENABLED=0`) and offline, stripped as its users
+/// build it, into `target/go/<name>`; built again only when a source file
+/// is newer. `bench/go-sleep`, the sleep preStop users copy, is built the
+/// same way by the benchmark.
+pub fn go_program(source: &str, name: &str) -> std::path::PathBuf {
+    let source = repo().join(source);
+    let cache = repo().join("target/go");
+    let output = cache.join(name);
     let modified = |path: &Path| fs::metadata(path).and_then(|meta| meta.modified()).ok();
-    let newest_source = ["main.go", "go.mod"].iter().filter_map(|name| modified(&source.join(name))).max();
+    let newest_source =
+        fs::read_dir(&source).into_iter().flatten().filter_map(|entry| modified(&entry.ok()?.path())).max();
     if modified(&output).is_some_and(|built| newest_source.is_some_and(|source| built >= source)) {
         return output;
     }
-    let go = tool("go");
-    let result = Command::new(go)
+    let result = Command::new(tool("go"))
         .args(["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o"])
         .arg(&output)
         .arg(".")
@@ -137,10 +151,11 @@ pub fn web_app() -> std::path::PathBuf {
         .env("CGO_ENABLED", "0")
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", cache.join("go-cache"))
-        .env("GOPATH", cache.join("go-path"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", cache.join("cache"))
+        .env("GOPATH", cache.join("path"))
         .output()
         .expect("go build");
-    assert!(result.status.success(), "go build of testbed/web-app: {}", output_text(&result));
+    assert!(result.status.success(), "go build of {}: {}", source.display(), output_text(&result));
     output
 }

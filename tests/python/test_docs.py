@@ -242,3 +242,29 @@ def test_the_comment_checks_catch_what_they_look_for():
     assert byte_figures(comment_text("// the stack is 16-byte aligned\n", "//")) == []
     assert SIZE_POINTER.findall(comments) == ["No Such Heading"]
     assert "No Such Heading" not in size_headings()
+
+
+# The releases stack/ pins, each in its component's go.mod alone: (the
+# README's name, the component, the module).
+STACK_RELEASES = [
+    ("kubelet", "kubernetes", "k8s.io/kubernetes"),
+    ("containerd", "containerd", "github.com/containerd/containerd/v2"),
+    ("runc", "runc", "github.com/opencontainers/runc"),
+    ("etcd", "etcd", "go.etcd.io/etcd/server/v3"),
+]
+
+
+def pinned_release(component: str, module: str) -> str:
+    """The version of `module` that stack/<component>/go.mod requires, without its v."""
+    go_mod = (REPO / "stack" / component / "go.mod").read_text()
+    (version,) = re.findall(rf"^\s*(?:require\s+)?{re.escape(module)} v(\S+)", go_mod, flags=re.M)
+    return version
+
+
+def test_the_readme_names_the_releases_the_tests_ran_on():
+    text = README.read_text()
+    for name, component, module in STACK_RELEASES:
+        version = pinned_release(component, module)
+        assert f"{name} {version}" in text, (
+            f"README.md should name {name} {version}, as stack/{component}/go.mod pins it "
+            f"(scripts/stack pin moved it): change the Examples paragraph")

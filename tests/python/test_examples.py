@@ -17,6 +17,8 @@ YAML_FILES = sorted(EXAMPLES.glob("*.yaml"))
 # native sleep hook on by default, its GA, and the newest.
 VERSIONS = ["1.25", "1.30", "1.34", kubernetes_validate.latest_version()]
 NATIVE_SLEEP_SINCE = "1.30"
+# The first schema with image volumes (alpha in 1.31; on by default from 1.35).
+IMAGE_VOLUME_SINCE = "1.31"
 IMAGE = "ghcr.io/sleep-developers/sleep"
 
 
@@ -41,6 +43,10 @@ def uses_native_sleep(doc):
     return "'sleep': {'seconds'" in str(doc)
 
 
+def uses_image_volume(doc):
+    return "'image': {'reference'" in str(doc)
+
+
 def docs_yaml_blocks():
     text = (REPO / "README.md").read_text()
     return re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)
@@ -50,7 +56,7 @@ def test_the_examples_exist():
     names = {p.name for p in EXAMPLES.iterdir()}
     assert {
         "deployment.yaml", "ingress.yaml", "service.yaml", "keepalive-pod.yaml",
-        "native-prestop-sleep.yaml", "Dockerfile.app",
+        "native-prestop-sleep.yaml", "image-volume.yaml", "Dockerfile.app",
     } <= names
 
 
@@ -62,6 +68,8 @@ def test_every_example_is_valid_for_the_kubernetes_versions_it_targets(path, ver
     for doc in docs:
         if uses_native_sleep(doc) and version_tuple(version) < version_tuple(NATIVE_SLEEP_SINCE):
             continue  # covered by test_native_sleep_hook_is_unknown_before_1_29
+        if uses_image_volume(doc) and version_tuple(version) < version_tuple(IMAGE_VOLUME_SINCE):
+            continue  # covered by test_image_volumes_are_unknown_before_1_31
         # Raises on an invalid object, and on a kind/apiVersion it has no schema for.
         kubernetes_validate.validate(doc, version, strict=True)
 
@@ -97,6 +105,13 @@ def test_native_sleep_hook_is_unknown_before_1_29():
     doc = the("Deployment", "web-native-sleep")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(doc, "1.28", strict=True)
+
+
+def test_image_volumes_are_unknown_before_1_31():
+    # Older API servers reject the volume: image-volume.yaml is for 1.31 on.
+    doc = the("Deployment", "vendor-app")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, "1.30", strict=True)
 
 
 @pytest.fixture(scope="module")

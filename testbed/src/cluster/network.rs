@@ -54,29 +54,28 @@ pub fn iptables_rules() -> BTreeSet<String> {
 }
 
 impl Network {
-    /// Makes the bridge `sleep-<number>` with the node's address on
-    /// `10.233.<number % 250 + 1>.1/24`, and the CNI configuration in
-    /// `dir/cni`. Fails if the bridge or a route to the subnet exists already.
+    /// Makes the bridge `sleep-<number>` with the node's address on the
+    /// first free `10.233.X.0/24` (X from `number`, then the next ones: each
+    /// cluster running at once has its own), and the CNI configuration in
+    /// `dir/cni`.
     pub fn create(dir: &Path, number: u32) -> Result<Network, String> {
-        let octet = number % 250 + 1;
+        let bridge = format!("sleep-{}", number % 100_000_000);
+        if ip(&["link", "show", &bridge]).is_ok() {
+            return Err(format!("bridge {bridge} exists already"));
+        }
+        let free = (0..250).map(|step| (number + step) % 250 + 1).find(|octet| {
+            ip(&["route", "show", &format!("10.233.{octet}.0/24")])
+                .is_ok_and(|routes| routes.trim().is_empty())
+        });
+        let octet = free.ok_or("no free 10.233.X.0/24 subnet")?;
         let network = Network {
-            bridge: format!("sleep-{}", number % 100_000_000),
+            bridge,
             subnet: format!("10.233.{octet}.0/24"),
             node_ip: format!("10.233.{octet}.1"),
             name: format!("sleep-pods-{number}"),
             conf_dir: dir.join("cni/conf"),
             iptables_before: iptables_rules(),
         };
-        if ip(&["link", "show", &network.bridge]).is_ok() {
-            return Err(format!("bridge {} exists already", network.bridge));
-        }
-        if ip(&["route", "show", &network.subnet])?.trim() != "" {
-            return Err(format!(
-                "{} is routed already: {}",
-                network.subnet,
-                ip(&["route", "show", &network.subnet])?
-            ));
-        }
         fs::create_dir_all(&network.conf_dir).map_err(|e| e.to_string())?;
         let ipam_dir = dir.join("cni/ipam");
         let config = serde_json::json!({

@@ -55,8 +55,6 @@ impl Outcome {
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
     pub outcomes: BTreeMap<Outcome, u64>,
-    /// When each failure was due, from the client's start.
-    pub failure_times: Vec<Duration>,
 }
 
 impl Tally {
@@ -76,13 +74,11 @@ impl Tally {
         for (outcome, count) in &other.outcomes {
             *self.outcomes.entry(*outcome).or_default() += count;
         }
-        self.failure_times.extend(&other.failure_times);
     }
 }
 
 /// A client running in the background until `stop`.
 pub struct Client {
-    pub started: Instant,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     tally: Arc<Mutex<Tally>>,
@@ -113,16 +109,12 @@ impl Client {
                             return;
                         }
                         let outcome = request(target);
-                        let mut tally = tally.lock().unwrap();
-                        *tally.outcomes.entry(outcome).or_default() += 1;
-                        if outcome != Outcome::Ok {
-                            tally.failure_times.push(due);
-                        }
+                        *tally.lock().unwrap().outcomes.entry(outcome).or_default() += 1;
                     }
                 })
             })
             .collect();
-        Client { started, stop, workers, tally }
+        Client { stop, workers, tally }
     }
 
     /// Sends no more requests, waits for those in flight, returns the tally.
@@ -131,9 +123,7 @@ impl Client {
         for worker in self.workers.drain(..) {
             worker.join().expect("a client thread panicked");
         }
-        let mut tally = self.tally.lock().unwrap().clone();
-        tally.failure_times.sort();
-        tally
+        self.tally.lock().unwrap().clone()
     }
 }
 
@@ -144,7 +134,7 @@ impl Drop for Client {
 }
 
 /// One `GET /` on a new connection.
-pub(crate) fn request(target: SocketAddr) -> Outcome {
+fn request(target: SocketAddr) -> Outcome {
     let of_error = |error: std::io::Error| match error.kind() {
         ErrorKind::ConnectionRefused => Outcome::Refused,
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => Outcome::Reset,

@@ -40,7 +40,7 @@ impl LoadBalancer {
     /// Writes the config into `dir` (with the admin socket at `socket`) and
     /// starts haproxy in the foreground; returns once the runtime API answers.
     pub fn start(dir: &Path, socket: &Path) -> Result<LoadBalancer, String> {
-        let haproxy = sleep_tests::which("haproxy").ok_or("haproxy not found: run scripts/setup")?;
+        let haproxy = sleep_testbed::which("haproxy").ok_or("haproxy not found: run scripts/setup")?;
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = dir.join("haproxy.cfg");
         let log = dir.join("haproxy.log");
@@ -156,7 +156,7 @@ const ADMIN_STATE_MAINT: &str = "1";
 
 impl Drop for LoadBalancer {
     fn drop(&mut self) {
-        sleep_tests::kill_and_reap(&mut self.process);
+        sleep_testbed::kill_and_reap(&mut self.process);
     }
 }
 
