@@ -381,6 +381,30 @@ state = "{dir}/state"
         self.run();
     }
 
+    /// Pins `image` as the CRI plugin's `sandbox` image, in place of ours,
+    /// and restarts containerd to read it, as a node's operator does: it
+    /// stops by SIGTERM (what it runs stays), then starts again from the
+    /// same config and state; returns once it is ready. The image must be in
+    /// `k8s.io` already (nothing can be pulled here), and every pod made
+    /// from then on gets it; pods already running keep theirs.
+    /// [`Containerd::sandbox_image`] stays our image's name.
+    pub fn restart_with_sandbox_image(&mut self, image: &str) {
+        let path = self.dir.join("config.toml");
+        let config = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let config = with_sandbox_image(&config, image);
+        if let Some(process) = &mut self.process
+            && matches!(process.try_wait(), Ok(None))
+        {
+            process::signal(process.id(), nix::sys::signal::Signal::SIGTERM)
+                .unwrap_or_else(|error| panic!("stopping containerd: {error}"));
+            if poll(secs(10.0), || process.try_wait().ok().flatten()).is_none() {
+                panic!("containerd ignored SIGTERM for 10 s:\n{}", self.log());
+            }
+        }
+        fs::write(&path, config).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        self.run();
+    }
+
     /// A CRI client (a clone: give one to each thread).
     pub fn cri(&self) -> Cri {
         self.cri.clone()
@@ -622,6 +646,24 @@ fn parse_task_exit(line: &str) -> Option<TaskExit> {
     })
 }
 
+/// `config` (as [`Containerd::config`] writes it) with `image` as its
+/// pinned sandbox image: the one `sandbox = "..."` line rewritten.
+fn with_sandbox_image(config: &str, image: &str) -> String {
+    let is_sandbox_line = |line: &&str| line.trim_start().starts_with("sandbox = ");
+    assert_eq!(config.lines().filter(is_sandbox_line).count(), 1, "one sandbox line in:\n{config}");
+    config
+        .lines()
+        .map(|line| {
+            if is_sandbox_line(&line) {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                format!("{indent}sandbox = \"{image}\"\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
 /// The settings containerd's log says it ignored, as `plugin: key`.
 fn ignored_settings(log: &str) -> Vec<String> {
     let field = |line: &str, name: &str| {
@@ -649,4 +691,18 @@ fn wait_until_exec_done(pid: u32) {
         (gone || !in_runc_init).then_some(())
     });
     assert!(running.is_some(), "process {pid} still in runc init after 30 s");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_sandbox_image;
+
+    #[test]
+    fn the_sandbox_line_alone_changes_with_its_indent() {
+        let config = "[plugins.'io.containerd.cri.v1.images']\n  snapshotter = \"overlayfs\"\n  \
+                      [plugins.'io.containerd.cri.v1.images'.pinned_images]\n    \
+                      sandbox = \"localhost/sleep:0.1.0\"\n[grpc]\n";
+        let expected = config.replace("localhost/sleep:0.1.0", "localhost/catatonit:test");
+        assert_eq!(with_sandbox_image(config, "localhost/catatonit:test"), expected);
+    }
 }

@@ -22,3 +22,10 @@ def test_each_program_takes_every_place_and_follows_every_other_equally_often(co
 
 def test_a_full_run_is_whole_designs_for_the_six_programs_it_starts():
     assert bench.FULL.startup_rounds % len(bench.balanced_orders(6)) == 0
+
+
+def test_a_rewrite_keeps_the_sandboxes_section_experiments_sandboxes_wrote():
+    section = (f"{bench.SANDBOXES_START} (written by experiments/sandboxes) -->\n"
+               f"## Pod sandboxes\n\nfigures\n{bench.SANDBOXES_END}")
+    assert bench.kept_section(f"# Benchmarks\n\nold figures\n\n{section}\n") == section
+    assert bench.kept_section("# Benchmarks\n\nno such section\n") == ""

@@ -100,6 +100,17 @@ def test_the_benchmark_headline_has_the_markers_scripts_bench_writes_between():
     assert text.index(bench.README_START) < text.index(bench.README_END)
 
 
+def test_the_sandboxes_section_has_the_markers_its_experiment_writes_between_and_scripts_bench_keeps():
+    source = (REPO / "experiments/sandboxes/src/report.rs").read_text()
+    start = re.search(r'pub const START: &str =\s*"([^"]*)";', source).group(1)
+    end = re.search(r'pub const END: &str =\s*"([^"]*)";', source).group(1)
+    assert start.startswith(bench.SANDBOXES_START) and end == bench.SANDBOXES_END
+    text = (REPO / "docs/benchmarks.md").read_text()
+    assert text.count(start) == 1, f"docs/benchmarks.md: expected one {start!r}"
+    assert text.count(end) == 1, f"docs/benchmarks.md: expected one {end!r}"
+    assert text.index(start) < text.index(end)
+
+
 def test_the_sizes_table_is_in_the_size_log_between_the_markers_scripts_sizes_writes_between():
     text = SIZE_LOG.read_text()
     assert text.count(sizes.TABLE_START) == 1 and text.count(sizes.TABLE_END) == 1

@@ -48,6 +48,8 @@ SUITES = [
     cargo_suite("cluster", "cluster"),   # a whole node: containerd, the kubelet, etcd, the control plane
     pytest_suite("podman-docker", "tests/python/test_podman_docker.py"),
     Suite("rollout", ["scripts/rollout", "--smoke"], 900),   # rollouts on the cluster behind haproxy
+    # a cluster, its containerd restarted with each sandbox image
+    Suite("sandboxes", ["cargo", "run", "--quiet", "--locked", "--release", "-p", "sandboxes", "--", "--smoke"], 900),
 ]
 
 
