@@ -104,14 +104,19 @@ fn try_apply(cluster: &Cluster, manifest: &Value) -> Result<(), String> {
     if output.status.success() { Ok(()) } else { Err(output_text(&output).trim().to_string()) }
 }
 
-/// Starts pod `manifest` and returns its container's id once it runs.
+/// Starts pod `manifest` and returns its container's id once it is Ready.
 fn start(cluster: &Cluster, manifest: &Value) -> Result<String, String> {
     let name = manifest["metadata"]["name"].as_str().unwrap();
     try_apply(cluster, manifest)?;
+    // Ready, not only running: the kubelet has finished the pod's start and
+    // reported it, so a deletion now is handled at once, not after that.
     let container = poll(secs(120.0), || {
         let pod = cluster.get(&["pod", "-n", NAMESPACE, name])?;
+        let conditions = pod["status"]["conditions"].as_array()?.clone();
+        let ready =
+            conditions.iter().any(|condition| condition["type"] == "Ready" && condition["status"] == "True");
         let status = &pod["status"]["containerStatuses"][0];
-        status["state"]["running"].is_object().then(|| status["containerID"].as_str().map(str::to_string))?
+        ready.then(|| status["containerID"].as_str().map(str::to_string))?
     });
     let container = container.ok_or(format!("pod {name} did not run in 120 s"))?;
     Ok(container.trim_start_matches("containerd://").to_string())
