@@ -31,7 +31,8 @@ pub struct Deletion {
 #[derive(Debug, Clone)]
 pub enum Answer {
     Refused(String),
-    Accepted(Deletion),
+    /// Each run's deletion.
+    Accepted(Vec<Deletion>),
 }
 
 impl Default for Answer {
@@ -51,11 +52,11 @@ pub struct Comparison {
     /// said, and what the deletion did when it took them.
     pub native_at_grace: (u32, Answer),
     pub native_over_grace: (u32, Answer),
-    /// An exec `/sleep` of 2G s with G s of grace.
-    pub exec_over_grace: Option<(u32, Deletion)>,
+    /// An exec `/sleep` of 2G s with G s of grace, each run.
+    pub exec_over_grace: (u32, Vec<Deletion>),
     /// A native sleep of 2.5 s: the API's answer; an exec `/sleep 2.5`.
     pub native_fraction: Answer,
-    pub exec_fraction: Option<Deletion>,
+    pub exec_fraction: Vec<Deletion>,
     /// Deletion to SIGTERM at `same_n` s, native then exec, each run.
     pub same_n: u32,
     pub deletion_to_sigterm: Vec<(Duration, Duration)>,
@@ -139,15 +140,35 @@ fn delete(cluster: &Cluster, exits: &TaskExits, name: &str, container: &str) -> 
     Ok(Deletion { app: (app.exit_status, after(app.exited_at)), hook, gone })
 }
 
-/// The API's answer to `manifest`; when it takes the pod, its deletion.
-fn answer(cluster: &Cluster, exits: &TaskExits, manifest: &Value) -> Result<Answer, String> {
-    let name = manifest["metadata"]["name"].as_str().unwrap();
-    match start(cluster, manifest) {
-        Ok(container) => Ok(Answer::Accepted(delete(cluster, exits, name, &container)?)),
-        Err(refused) if cluster.get(&["pod", "-n", NAMESPACE, name]).is_none() => {
-            Ok(Answer::Refused(refused))
+/// The API's answer to pod `manifest`; when it takes the pod, `runs`
+/// deletions of it (the pod made again each time, named `NAME-RUN`).
+fn answer(cluster: &Cluster, exits: &TaskExits, manifest: &Value, runs: u32) -> Result<Answer, String> {
+    let mut deletions = Vec::new();
+    for run in 0..runs {
+        let mut manifest = manifest.clone();
+        let name = format!("{}-{run}", manifest["metadata"]["name"].as_str().unwrap());
+        manifest["metadata"]["name"] = name.clone().into();
+        match start(cluster, &manifest) {
+            Ok(container) => deletions.push(delete(cluster, exits, &name, &container)?),
+            Err(refused) if run == 0 && cluster.get(&["pod", "-n", NAMESPACE, &name]).is_none() => {
+                return Ok(Answer::Refused(refused));
+            }
+            Err(error) => return Err(error),
         }
-        Err(error) => Err(error),
+    }
+    Ok(Answer::Accepted(deletions))
+}
+
+/// `runs` deletions of pod `manifest`, which the API must take.
+fn deletions(
+    cluster: &Cluster,
+    exits: &TaskExits,
+    manifest: &Value,
+    runs: u32,
+) -> Result<Vec<Deletion>, String> {
+    match answer(cluster, exits, manifest, runs)? {
+        Answer::Accepted(deletions) => Ok(deletions),
+        Answer::Refused(error) => Err(format!("the API refused {}: {error}", manifest["metadata"]["name"])),
     }
 }
 
@@ -181,33 +202,33 @@ pub fn compare(cluster: &Cluster, image: &str, repeats: u32) -> Result<Compariso
 
         // A sleep as long as the grace period, and one longer.
         let grace = 4;
-        for (seconds, into) in [(grace, 0), (grace + 1, 1)] {
-            let name = format!("native-grace-{into}");
-            let answer = answer(
+        let sleeping =
+            |name: &str, hook: &Hook, grace: u32| pod(name, image, &["/sleep", "infinity"], hook, grace);
+        comparison.native_at_grace = (
+            grace,
+            answer(cluster, &exits, &sleeping("native-at-grace", &Hook::Native(grace), grace), repeats)?,
+        );
+        comparison.native_over_grace = (
+            grace + 1,
+            answer(
                 cluster,
                 &exits,
-                &pod(&name, image, &["/sleep", "infinity"], &Hook::Native(seconds), grace),
-            )?;
-            if into == 0 {
-                comparison.native_at_grace = (seconds, answer);
-            } else {
-                comparison.native_over_grace = (seconds, answer);
-            }
-        }
+                &sleeping("native-over-grace", &Hook::Native(grace + 1), grace),
+                repeats,
+            )?,
+        );
         let over = Hook::Exec(vec!["/sleep".into(), (2 * grace).to_string()]);
-        let container =
-            start(cluster, &pod("exec-over-grace", image, &["/sleep", "infinity"], &over, grace))?;
-        comparison.exec_over_grace = Some((grace, delete(cluster, &exits, "exec-over-grace", &container)?));
+        comparison.exec_over_grace =
+            (grace, deletions(cluster, &exits, &sleeping("exec-over-grace", &over, grace), repeats)?);
 
         // A fraction of a second.
-        let mut native_fraction = pod("native-fraction", image, &["/sleep", "infinity"], &Hook::None, 10);
+        let mut native_fraction = sleeping("native-fraction", &Hook::None, 10);
         native_fraction["spec"]["containers"][0]["lifecycle"] =
             json!({ "preStop": { "sleep": { "seconds": 2.5 } } });
-        comparison.native_fraction = answer(cluster, &exits, &native_fraction)?;
+        comparison.native_fraction = answer(cluster, &exits, &native_fraction, repeats)?;
         let exec_fraction = Hook::Exec(vec!["/sleep".into(), "2.5".into()]);
-        let container =
-            start(cluster, &pod("exec-fraction", image, &["/sleep", "infinity"], &exec_fraction, 10))?;
-        comparison.exec_fraction = Some(delete(cluster, &exits, "exec-fraction", &container)?);
+        comparison.exec_fraction =
+            deletions(cluster, &exits, &sleeping("exec-fraction", &exec_fraction, 10), repeats)?;
 
         // The same N: one pod of each, deleted one after the other, each run.
         let n = comparison.same_n;

@@ -8,7 +8,7 @@ use sleep_testbed::repo;
 use crate::{
     Results, Settings,
     client::{Outcome, Tally},
-    hooks::{Answer, Comparison},
+    hooks::{Answer, Comparison, Deletion},
     rollouts::{Rollout, ScenarioResult},
 };
 
@@ -218,7 +218,7 @@ pub fn readme_rollout_block(results: &Results, commit: &str) -> String {
 fn short_answer(answer: &Answer) -> String {
     match answer {
         Answer::Refused(_) => "refused by the API".into(),
-        Answer::Accepted(deletion) => format!("accepted (SIGTERM at {})", seconds(deletion.app.1)),
+        Answer::Accepted(deletions) => format!("accepted (SIGTERM at {}, median)", median_sigterm(deletions)),
     }
 }
 
@@ -256,18 +256,42 @@ pub fn readme_comparison_block(comparison: &Comparison, commit: &str) -> String 
     )
 }
 
-/// What the API said to a native sleep, and what its deletion did if it took it.
+/// The median time from the deletion to SIGTERM's effect, over `deletions`.
+fn median_sigterm(deletions: &[Deletion]) -> String {
+    spread(deletions.iter().map(|deletion| deletion.app.1).collect())
+        .map_or("–".into(), |(m, _, _)| seconds(m))
+}
+
+/// What `deletions` did: SIGTERM's effect, the app's and the hook's exits,
+/// the pod gone; times as medians, with the lowest and highest.
+fn deletions_text(deletions: &[Deletion]) -> String {
+    let codes = |code: &dyn Fn(&Deletion) -> String| {
+        let mut seen: Vec<String> = Vec::new();
+        for deletion in deletions {
+            let text = code(deletion);
+            if !seen.contains(&text) {
+                seen.push(text);
+            }
+        }
+        seen.join(", ")
+    };
+    format!(
+        "SIGTERM at {} (exit {}), the hook {}, the pod gone at {} ({} runs)",
+        spread_text(deletions.iter().map(|deletion| deletion.app.1).collect()),
+        codes(&|deletion| deletion.app.0.to_string()),
+        codes(&|deletion| deletion.hook.map_or("–".into(), |(code, _)| format!("ending {code}"))),
+        spread_text(deletions.iter().map(|deletion| deletion.gone).collect()),
+        deletions.len()
+    )
+}
+
+/// What the API said to a native sleep, and what its deletions did if it took it.
 fn answer_text(answer: &Answer) -> String {
     match answer {
         Answer::Refused(error) => {
             format!("the API refuses it: `{}`", error.replace('|', "\\|").replace('\n', " "))
         }
-        Answer::Accepted(deletion) => format!(
-            "accepted; SIGTERM at {} (exit {}), the pod gone at {}",
-            seconds(deletion.app.1),
-            deletion.app.0,
-            seconds(deletion.gone)
-        ),
+        Answer::Accepted(deletions) => format!("accepted; {}", deletions_text(deletions)),
     }
 }
 
@@ -290,15 +314,7 @@ fn comparison_text(w: &mut String, comparison: &Comparison) {
         spread_text(comparison.app_exit_to_gone.iter().map(|pair| pair.0).collect()),
         spread_text(comparison.app_exit_to_gone.iter().map(|pair| pair.1).collect()),
     );
-    let over = comparison.exec_over_grace.as_ref().map_or("–".into(), |(grace, deletion)| {
-        format!(
-            "accepted; with G = {grace} s, SIGTERM at {} (exit {}), the hook's exec {}",
-            seconds(deletion.app.1),
-            deletion.app.0,
-            at(deletion.hook)
-        )
-    });
-    let grace = comparison.exec_over_grace.as_ref().map_or(0, |(grace, _)| *grace);
+    let (grace, over) = &comparison.exec_over_grace;
     let _ = writeln!(
         w,
         "| A sleep as long as the grace period, G = {grace} s (native: {} s) | {} | |",
@@ -307,20 +323,18 @@ fn comparison_text(w: &mut String, comparison: &Comparison) {
     );
     let _ = writeln!(
         w,
-        "| A sleep longer than the grace period, G = {grace} s (native: {} s; exec: `/sleep {}`) | {} | {over} |",
+        "| A sleep longer than the grace period, G = {grace} s (native: {} s; exec: `/sleep {}`) | {} | accepted; {} |",
         comparison.native_over_grace.0,
         2 * grace,
         answer_text(&comparison.native_over_grace.1),
+        deletions_text(over),
     );
-    let fraction = comparison.exec_fraction.as_ref().map_or("–".into(), |deletion| {
-        format!(
-            "SIGTERM at {} (exit {}), the hook {}",
-            seconds(deletion.app.1),
-            deletion.app.0,
-            at(deletion.hook)
-        )
-    });
-    let _ = writeln!(w, "| 2.5 s | {} | {fraction} |", answer_text(&comparison.native_fraction));
+    let _ = writeln!(
+        w,
+        "| 2.5 s | {} | {} |",
+        answer_text(&comparison.native_fraction),
+        deletions_text(&comparison.exec_fraction)
+    );
     let runs = comparison.deletion_to_sigterm.len();
     let _ = writeln!(
         w,
