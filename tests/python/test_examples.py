@@ -219,10 +219,12 @@ def test_app_dockerfile_copies_sleep_from_the_release_image():
 
 
 # Every place the README names a release: an image tag (`sleep:X.Y.Z`, also
-# in `oci-archive:...tar:X.Y.Z`), a git tag (`vX.Y.Z`), a download's
-# `version=X.Y.Z`. Cargo.toml's version is the one source; at a release the
-# README follows it (see its Releasing section).
-README_VERSION = re.compile(r"(?:sleep:|\.tar:|\bv|version=)(\d+\.\d+\.\d+)\b")
+# in `oci-archive:...tar:X.Y.Z`), a git tag (`` `vX.Y.Z` `` or `refs/tags/vX.Y.Z`),
+# a download's `version=X.Y.Z`. A bare `vX.Y.Z` is not counted: the README also
+# names other projects' versions that way (kubelet v1.36.3). Cargo.toml's
+# version is the one source; at a release the README follows it (see its
+# Releasing section).
+README_VERSION = re.compile(r"(?:sleep:|\.tar:|`v|tags/v|version=)(\d+\.\d+\.\d+)\b")
 
 
 def test_the_readme_names_cargo_tomls_version_wherever_it_names_a_release():
