@@ -30,7 +30,7 @@ use std::{
 use libtest_mimic::{Arguments, Trial};
 use serde_json::{Value, json};
 use sleep_testbed::{
-    cluster::{Cluster, NODE},
+    cluster::{Cluster, NODE, restricted_security_context},
     containerd::{Containerd, TaskExits},
     cri::{Cri, pid_in_info},
     images::web_app,
@@ -240,16 +240,9 @@ impl Deletion {
     }
 }
 
-/// The restricted pod security standard's container security context.
+/// The restricted pod security standard's container security context, as [`USER`].
 fn restricted() -> Value {
-    json!({
-        "runAsNonRoot": true,
-        "runAsUser": USER,
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": true,
-        "capabilities": { "drop": ["ALL"] },
-        "seccompProfile": { "type": "RuntimeDefault" },
-    })
+    restricted_security_context(USER)
 }
 
 /// An exec preStop hook running `command`.

@@ -10,9 +10,13 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use sleep_testbed::{cluster::Cluster, containerd::TaskExits, output_text, poll, secs};
+use sleep_testbed::{
+    cluster::{Cluster, restricted_security_context},
+    containerd::TaskExits,
+    output_text, poll, secs,
+};
 
-use crate::{rollouts::Hook, stop_if_interrupted};
+use crate::{APP_USER, rollouts::Hook, stop_if_interrupted};
 
 /// The namespace these pods run in.
 const NAMESPACE: &str = "hooks";
@@ -67,20 +71,10 @@ fn pod(name: &str, image: &str, command: &[&str], hook: &Hook, grace: u32) -> Va
         "name": "app",
         "image": image,
         "command": command,
-        "securityContext": {
-            "runAsNonRoot": true, "runAsUser": 65532, "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] },
-            "seccompProfile": { "type": "RuntimeDefault" },
-        },
+        "securityContext": restricted_security_context(APP_USER),
     });
-    match hook {
-        Hook::None => {}
-        Hook::Native(seconds) => {
-            container["lifecycle"] = json!({ "preStop": { "sleep": { "seconds": seconds } } })
-        }
-        Hook::Exec(command) => {
-            container["lifecycle"] = json!({ "preStop": { "exec": { "command": command } } })
-        }
+    if *hook != Hook::None {
+        container["lifecycle"] = hook.lifecycle();
     }
     json!({
         "apiVersion": "v1",

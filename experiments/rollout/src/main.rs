@@ -117,6 +117,9 @@ impl Settings {
     }
 }
 
+/// The uid the app image runs as: `examples/Dockerfile.app`'s `USER`.
+const APP_USER: u32 = 65532;
+
 const USAGE: &str = "\
 usage: scripts/rollout [--smoke] [--rate N] [--rollouts N] [--replicas N] [--lag S]
                        [--grace S] [--short-sleep S] [--long-sleep S] [--trap-grace S] [--no-docs]

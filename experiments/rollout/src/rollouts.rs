@@ -11,10 +11,14 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use sleep_testbed::{cluster::Cluster, containerd::TaskExits, poll, secs};
+use sleep_testbed::{
+    cluster::{Cluster, restricted_security_context},
+    containerd::TaskExits,
+    poll, secs,
+};
 
 use crate::{
-    Settings,
+    APP_USER, Settings,
     client::{Client, Tally},
     lb::LoadBalancer,
     stop_if_interrupted,
@@ -38,7 +42,7 @@ pub enum Hook {
 }
 
 impl Hook {
-    fn lifecycle(&self) -> Value {
+    pub fn lifecycle(&self) -> Value {
         match self {
             Hook::None => Value::Null,
             Hook::Native(seconds) => json!({ "preStop": { "sleep": { "seconds": seconds } } }),
@@ -111,11 +115,7 @@ fn manifests(namespace: &str, image: &str, replicas: u32, scenario: &Scenario) -
         "image": image,
         "ports": [{ "name": "http", "containerPort": APP_PORT }],
         "readinessProbe": { "httpGet": { "path": "/", "port": "http" }, "periodSeconds": 1, "failureThreshold": 1 },
-        "securityContext": {
-            "runAsNonRoot": true, "runAsUser": 65532, "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] },
-            "seccompProfile": { "type": "RuntimeDefault" },
-        },
+        "securityContext": restricted_security_context(APP_USER),
     });
     if scenario.hook != Hook::None {
         container["lifecycle"] = scenario.hook.lifecycle();

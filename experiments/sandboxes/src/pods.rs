@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::{Value, json};
 use sleep_testbed::{
-    cluster::{Cluster, NODE},
+    cluster::{Cluster, NODE, restricted_security_context},
     containerd::TaskExits,
     cri::{Cri, api, pid_in_info},
     poll,
@@ -73,16 +73,9 @@ pub struct Sample {
     pub deletion_to_gone: Duration,
 }
 
-/// The restricted pod security standard's container security context.
+/// The restricted pod security standard's container security context, as [`USER`].
 fn restricted() -> Value {
-    json!({
-        "runAsNonRoot": true,
-        "runAsUser": USER,
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": true,
-        "capabilities": { "drop": ["ALL"] },
-        "seccompProfile": { "type": "RuntimeDefault" },
-    })
+    restricted_security_context(USER)
 }
 
 impl Setting<'_> {
